@@ -1,0 +1,196 @@
+"""Every setting of citizenbot, read once from the environment.
+
+Each field has a default that works on one machine with nothing else installed
+(SQLite files under ``var/``, loopback ports), so ``make run`` needs no
+configuration. Production overrides them through environment variables or an
+optional ``.env`` file in the project root; the variable name of a field is its
+name in upper case (``database_url`` -> ``DATABASE_URL``).
+
+Modules import :func:`get_settings` and never read ``os.environ`` themselves, so
+that one table (the README's) documents everything an operator can change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from dotenv import dotenv_values
+
+#: The project checkout: settings, data and models are found relative to it.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _var_dir() -> Path:
+    return Path(os.environ.get("CITIZENBOT_VAR_DIR", ROOT / "var"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed, immutable view of the configuration.
+
+    Documented defaults live here and only here; the README's configuration
+    table is generated from these docstrings' neighbours (the ``help`` metadata).
+    """
+
+    var_dir: Path = field(
+        default_factory=_var_dir,
+        metadata={"help": "运行数据目录 / directory for SQLite files, keys, logs"},
+    )
+    database_url: str = field(
+        default="",
+        metadata={"help": "工单库 / ticket store URL (default: SQLite file var/tickets.db)"},
+    )
+    tracker_store_url: str = field(
+        default="",
+        metadata={"help": "Rasa tracker store URL (default: SQLite file var/tracker.db)"},
+    )
+    redis_url: str = field(
+        default="",
+        metadata={"help": "Redis URL for the lock store and token cache (empty: in-process)"},
+    )
+    host: str = field(default="127.0.0.1", metadata={"help": "address the servers listen on"})
+    rasa_port: int = field(default=5005, metadata={"help": "Rasa server port"})
+    action_port: int = field(default=5055, metadata={"help": "action server port"})
+    console_port: int = field(default=8000, metadata={"help": "staff console port"})
+    rasa_url: str = field(
+        default="",
+        metadata={"help": "URL the console uses to reach Rasa (default: http://host:rasa_port)"},
+    )
+    rasa_token: str = field(
+        default="",
+        metadata={"help": "token guarding Rasa's HTTP API (generated into var/ when empty)"},
+    )
+    action_endpoint_url: str = field(
+        default="",
+        metadata={"help": "action server webhook (default: http://127.0.0.1:action_port/webhook)"},
+    )
+    model_dir: Path = field(
+        default=ROOT / "models", metadata={"help": "where trained Rasa models are kept"}
+    )
+    log_level: str = field(default="INFO", metadata={"help": "log level of our own loggers"})
+    pii_key: str = field(
+        default="",
+        metadata={"help": "Fernet key(s) encrypting personal data, comma-separated, newest first "
+                  "(generated into var/ when empty)"},
+    )
+    routing_threshold: float = field(
+        default=0.6,
+        metadata={"help": "below this router confidence a ticket goes to manual dispatch"},
+    )
+    working_hours: str = field(
+        default="09:00-17:30",
+        metadata={"help": "staff working hours, HH:MM-HH:MM (handoff promises)"},
+    )
+    timezone: str = field(default="Asia/Shanghai", metadata={"help": "local time zone"})
+    ticket_prefix: str = field(default="GD", metadata={"help": "ticket number prefix"})
+
+    # -- WeChat Official Account -------------------------------------------------
+    wechat_token: str = field(default="", metadata={"help": "WeChat server token"})
+    wechat_appid: str = field(default="", metadata={"help": "WeChat AppID"})
+    wechat_secret: str = field(default="", metadata={"help": "WeChat AppSecret"})
+    wechat_aes_key: str = field(default="", metadata={"help": "WeChat EncodingAESKey (safe mode)"})
+    wechat_api_base: str = field(
+        default="https://api.weixin.qq.com/cgi-bin/", metadata={"help": "WeChat API base URL"}
+    )
+    wechat_reply_timeout: float = field(
+        default=4.0, metadata={"help": "seconds to answer inline before the 客服 API takes over"}
+    )
+
+    # -- Telegram ---------------------------------------------------------------
+    telegram_token: str = field(default="", metadata={"help": "Telegram bot token"})
+    telegram_secret_token: str = field(
+        default="", metadata={"help": "X-Telegram-Bot-Api-Secret-Token expected on webhooks"}
+    )
+    telegram_api_base: str = field(
+        default="https://api.telegram.org/bot", metadata={"help": "Telegram Bot API base URL"}
+    )
+
+    def __post_init__(self) -> None:
+        # Derived defaults depend on other fields, so they are filled here once.
+        var = self.var_dir
+        derived = {
+            "database_url": f"sqlite:///{var / 'tickets.db'}",
+            "tracker_store_url": f"sqlite:///{var / 'tracker.db'}",
+            "rasa_url": f"http://127.0.0.1:{self.rasa_port}",
+            "action_endpoint_url": f"http://127.0.0.1:{self.action_port}/webhook",
+        }
+        for name, value in derived.items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret(self, name: str) -> str:
+        """Return a generated secret kept in ``var/``, creating it on first use.
+
+        One machine then needs no configuration, and the value survives restarts
+        (a new PII key on every start would make stored data unreadable).
+        """
+        path = self.var_dir / f"{name}.secret"
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        if name == "pii_key":
+            from cryptography.fernet import Fernet
+
+            value = Fernet.generate_key().decode()
+        else:
+            value = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        return value
+
+    @property
+    def effective_rasa_token(self) -> str:
+        return self.rasa_token or self.secret("rasa_token")
+
+    @property
+    def effective_pii_keys(self) -> list[str]:
+        raw = self.pii_key or self.secret("pii_key")
+        return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def _convert(raw: str, kind: Any) -> Any:
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind in (int, float, Path):
+        return kind(raw)
+    return raw
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: ``.env`` then the process environment)."""
+    if environ is None:
+        environ = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
+        environ.update(os.environ)
+    hints = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = environ.get(f.name.upper())
+        if raw is not None and raw != "":
+            values[f.name] = _convert(raw, hints[f.name])
+    return Settings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, help) rows for the README and ``citizenbot config``."""
+    defaults = Settings(var_dir=Path("var"))
+    rows = []
+    for f in dataclasses.fields(Settings):
+        rows.append((f.name.upper(), str(getattr(defaults, f.name)), f.metadata.get("help", "")))
+    return rows
