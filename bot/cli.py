@@ -20,8 +20,15 @@ app = typer.Typer(
 
 def _mount() -> None:
     from bot import runner
+    from bot.tickets.commands import register as _tickets
+
+    _tickets(app)
 
     runner.register(app)
+
+    from nlu.commands import register as _nlu
+
+    _nlu(app)
 
 
 def main() -> None:

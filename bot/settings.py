@@ -26,10 +26,6 @@ from dotenv import dotenv_values
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _var_dir() -> Path:
-    return Path(os.environ.get("CITIZENBOT_VAR_DIR", ROOT / "var"))
-
-
 @dataclass(frozen=True)
 class Settings:
     """Typed, immutable view of the configuration.
@@ -39,7 +35,7 @@ class Settings:
     """
 
     var_dir: Path = field(
-        default_factory=_var_dir,
+        default=ROOT / "var",
         metadata={"help": "运行数据目录 / directory for SQLite files, keys, logs"},
     )
     database_url: str = field(
@@ -76,12 +72,25 @@ class Settings:
     log_level: str = field(default="INFO", metadata={"help": "log level of our own loggers"})
     pii_key: str = field(
         default="",
-        metadata={"help": "Fernet key(s) encrypting personal data, comma-separated, newest first "
-                  "(generated into var/ when empty)"},
+        metadata={
+            "help": "Fernet key(s) encrypting personal data, comma-separated, newest first "
+            "(generated into var/ when empty)"
+        },
     )
     routing_threshold: float = field(
         default=0.6,
         metadata={"help": "below this router confidence a ticket goes to manual dispatch"},
+    )
+    kb_answer_threshold: float = field(
+        default=0.5,
+        metadata={"help": "知识库 / FAQ confidence (0–1) at which the bot answers directly"},
+    )
+    kb_clarify_threshold: float = field(
+        default=0.3,
+        metadata={
+            "help": "知识库 / below answering, from this confidence the bot offers the "
+            "3 closest questions; below it, 'not found'"
+        },
     )
     working_hours: str = field(
         default="09:00-17:30",
@@ -89,6 +98,30 @@ class Settings:
     )
     timezone: str = field(default="Asia/Shanghai", metadata={"help": "local time zone"})
     ticket_prefix: str = field(default="GD", metadata={"help": "ticket number prefix"})
+    ticket_reopen_days: int = field(
+        default=15,
+        metadata={
+            "help": "回访不满意可重启的期限 / days after a reply within which an "
+            "unsatisfied citizen reopens the ticket"
+        },
+    )
+    ticket_retention_days: int = field(
+        default=365,
+        metadata={
+            "help": "个人信息保留天数 / personal data of tickets closed longer ago is "
+            "purged by `citizenbot tickets purge`"
+        },
+    )
+    duplicate_window_days: int = field(
+        default=7, metadata={"help": "重复工单 / look this many days back for probable duplicates"}
+    )
+    duplicate_threshold: float = field(
+        default=0.4,
+        metadata={
+            "help": "text similarity (0-1) above which an open ticket at the same place "
+            "is a probable duplicate"
+        },
+    )
 
     # -- WeChat Official Account -------------------------------------------------
     wechat_token: str = field(default="", metadata={"help": "WeChat server token"})

@@ -1,0 +1,250 @@
+"""Filing a complaint, report, request for help or suggestion: the ``case_form``.
+
+The form asks for what is missing, lets the citizen correct any answer by just
+saying it again, reads the case back, and creates the ticket only after an
+explicit confirmation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import (
+    MIN_DESCRIPTION_CHARS,
+    channel_of,
+    format_deadline,
+    message_key,
+    response_text,
+    store,
+    transcript,
+)
+from bot.privacy import mask_phone
+from bot.tickets import NewTicket, TicketError
+
+#: intent that opened the case → ticket kind
+KIND_BY_INTENT = {
+    "complain": "complaint",
+    "report": "report",
+    "request_help": "help",
+    "suggest": "suggestion",
+}
+DECLINED = "declined"
+CASE_SLOTS = (
+    "case_kind",
+    "case_description",
+    "case_place",
+    "case_time",
+    "contact_phone",
+    "case_confirmed",
+    "case_category",
+    "case_category_confidence",
+)
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
+
+
+def _routing_slots(parse_data: dict[str, Any]) -> list[EventType]:
+    return [
+        SlotSet("case_category", parse_data.get("category")),
+        SlotSet("case_category_confidence", parse_data.get("category_confidence")),
+    ]
+
+
+class ActionStartCase(Action):
+    """Open a new case: remember its kind, and keep the first message as its description.
+
+    Place and time are always asked for, even when the first message mentions
+    them: "小区楼下" is not an address a department can go to, and asking once
+    costs the citizen less than a ticket sent to the wrong place.
+    """
+
+    def name(self) -> str:
+        return "action_start_case"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        kind = KIND_BY_INTENT.get(intent or "", "complaint")
+        dispatcher.utter_message(response=f"utter_case_start_{'help' if kind == 'help' else kind}")
+        events: list[EventType] = [SlotSet(slot, None) for slot in CASE_SLOTS]
+        events.append(SlotSet("case_kind", kind))
+        text = (tracker.latest_message.get("text") or "").strip()
+        if len(text) >= MIN_DESCRIPTION_CHARS and not text.startswith("/"):
+            events.append(SlotSet("case_description", text))
+            events.extend(_routing_slots(tracker.latest_message))
+        phone = next(tracker.get_latest_entity_values("phone"), None)
+        if phone:
+            events.append(SlotSet("contact_phone", phone))
+        return events
+
+
+class ValidateCaseForm(FormValidationAction):
+    """Checks each answer; any change after the read-back asks for confirmation again."""
+
+    def name(self) -> str:
+        return "validate_case_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        changed = {
+            e["name"]
+            for e in events
+            if e.get("event") == "slot"
+            and e["name"] != "case_confirmed"
+            and e["name"] != "requested_slot"
+        }
+        if tracker.get_slot("requested_slot") == "case_confirmed" and changed & {
+            "case_description",
+            "case_place",
+            "case_time",
+            "contact_phone",
+        }:
+            # The citizen corrected something at the read-back: read it back again.
+            events.append(SlotSet("case_confirmed", None))
+        return events
+
+    def validate_case_description(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "").strip()
+        if len(text) < MIN_DESCRIPTION_CHARS:
+            dispatcher.utter_message(response="utter_case_description_too_short")
+            return {"case_description": None}
+        result: dict[str, Any] = {"case_description": text}
+        if tracker.latest_message.get("text") == value:
+            result["case_category"] = tracker.latest_message.get("category")
+            result["case_category_confidence"] = tracker.latest_message.get("category_confidence")
+        return result
+
+    def validate_case_place(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "").strip()
+        return {"case_place": text or None}
+
+    def validate_case_time(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "").strip()
+        return {"case_time": text or None}
+
+    def validate_contact_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "").strip()
+        if text == DECLINED:
+            return {"contact_phone": DECLINED}
+        found = _PHONE.search(text.replace(" ", ""))
+        if found:
+            return {"contact_phone": found.group(1)}
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        if intent == "deny" or not re.search(r"\d", text):
+            # No number given at all: the citizen declines, which is their right.
+            return {"contact_phone": DECLINED}
+        dispatcher.utter_message(response="utter_phone_invalid")
+        return {"contact_phone": None}
+
+    def validate_case_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is True:
+            return {"case_confirmed": True}
+        dispatcher.utter_message(response="utter_ask_what_to_change")
+        return {"case_confirmed": None}
+
+
+class ActionAskCaseConfirmed(Action):
+    """Read the whole case back before anything is filed."""
+
+    def name(self) -> str:
+        return "action_ask_case_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        phone = tracker.get_slot("contact_phone")
+        if phone == DECLINED or not phone:
+            phone_text = response_text(domain, "utter_phone_declined")
+        else:
+            phone_text = mask_phone(phone)
+        dispatcher.utter_message(
+            response="utter_case_readback",
+            description=tracker.get_slot("case_description") or "",
+            place=tracker.get_slot("case_place") or "",
+            time=tracker.get_slot("case_time") or "",
+            phone=phone_text,
+        )
+        return []
+
+
+class ActionSubmitCase(Action):
+    """Create the ticket, exactly once per confirmation message."""
+
+    def name(self) -> str:
+        return "action_submit_case"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if tracker.get_slot("case_confirmed") is not True:
+            return []
+        phone = tracker.get_slot("contact_phone")
+        description = tracker.get_slot("case_description") or ""
+        new = NewTicket(
+            channel=channel_of(tracker),
+            kind=tracker.get_slot("case_kind") or "complaint",
+            summary=description[:120],
+            description=description,
+            sender_id=tracker.sender_id,
+            source=tracker.sender_id,
+            idempotency_key=message_key(tracker, "case"),
+            place=tracker.get_slot("case_place"),
+            occurred=tracker.get_slot("case_time"),
+            phone=None if phone in (None, DECLINED) else phone,
+            category=tracker.get_slot("case_category"),
+            category_confidence=tracker.get_slot("case_category_confidence"),
+            transcript=transcript(tracker, since_action="action_start_case"),
+        )
+        try:
+            ticket = store().create(new)
+        except TicketError:
+            dispatcher.utter_message(response="utter_case_store_error")
+            return [SlotSet("case_confirmed", None)]
+        if ticket.department and ticket.status != "received":
+            routing = response_text(domain, "utter_case_routed").format(
+                department=ticket.department
+            )
+        else:
+            routing = response_text(domain, "utter_case_manual_dispatch")
+        dispatcher.utter_message(
+            response="utter_case_created",
+            number=ticket.number,
+            routing=routing,
+            deadline=format_deadline(ticket.deadline),
+        )
+        return [SlotSet(slot, None) for slot in CASE_SLOTS] + [
+            SlotSet("last_ticket", ticket.number)
+        ]
+
+
+class ActionCancelCase(Action):
+    def name(self) -> str:
+        return "action_cancel_case"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_case_cancelled")
+        return [
+            *(SlotSet(slot, None) for slot in CASE_SLOTS),
+            SlotSet("requested_slot", None),
+            ActiveLoop(None),
+        ]

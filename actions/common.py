@@ -1,0 +1,90 @@
+"""What every action needs: the ticket store, the conversation record, the channel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Tracker
+
+from bot.settings import get_settings
+from bot.tickets import TicketStore
+
+#: Shortest text we accept as the description of a case; "我要投诉" alone is not one.
+MIN_DESCRIPTION_CHARS = 8
+
+
+@lru_cache(maxsize=1)
+def store() -> TicketStore:
+    """One store per action-server process: the engine and its pool are reused."""
+    return TicketStore.from_settings()
+
+
+def channel_of(tracker: Tracker) -> str:
+    return tracker.get_latest_input_channel() or "rest"
+
+
+def transcript(tracker: Tracker, *, since_action: str | None = None) -> list[dict[str, Any]]:
+    """The conversation as the citizen saw it, oldest first.
+
+    With ``since_action``, only what followed the last run of that action
+    (the start of the current case) is returned.
+    """
+    events = list(tracker.events)
+    if since_action:
+        for index in range(len(events) - 1, -1, -1):
+            event = events[index]
+            if event.get("event") == "action" and event.get("name") == since_action:
+                # keep the user message that triggered the action
+                events = events[max(index - 1, 0) :]
+                break
+    lines: list[dict[str, Any]] = []
+    for event in events:
+        kind = event.get("event")
+        if kind not in ("user", "bot"):
+            continue
+        text = event.get("text")
+        if not text or (kind == "user" and text.startswith("/")):
+            continue
+        stamp = event.get("timestamp")
+        lines.append(
+            {
+                "speaker": "citizen" if kind == "user" else "bot",
+                "text": text,
+                "time": datetime.fromtimestamp(stamp).astimezone().isoformat() if stamp else None,
+            }
+        )
+    return lines
+
+
+def message_key(tracker: Tracker, purpose: str) -> str:
+    """Idempotency key for work triggered by the latest user message.
+
+    Rasa re-runs the prediction for the same message when an action call is
+    retried, so channel + sender + message id identifies one case exactly once.
+    """
+    message_id = tracker.latest_message.get("message_id") or ""
+    return f"{channel_of(tracker)}:{tracker.sender_id}:{message_id}:{purpose}"
+
+
+def local_now() -> datetime:
+    return datetime.now(ZoneInfo(get_settings().timezone))
+
+
+def format_deadline(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = value.astimezone(ZoneInfo(get_settings().timezone))
+    return f"{local.month}月{local.day}日"
+
+
+def latest_entity(tracker: Tracker, entity: str) -> str | None:
+    return next(tracker.get_latest_entity_values(entity), None)
+
+
+def response_text(domain: dict[str, Any], name: str) -> str:
+    """First text variant of a domain response, for composing one message from parts."""
+    variants = domain.get("responses", {}).get(name) or [{}]
+    return str(variants[0].get("text", ""))

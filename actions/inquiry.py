@@ -1,0 +1,46 @@
+"""咨询: answer from the knowledge base in ``data/kb/``, or ask which entry was meant."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.kb import Answer, Clarify, KnowledgeBase
+
+
+@lru_cache(maxsize=1)
+def knowledge_base() -> KnowledgeBase:
+    """Loaded once per action-server process; the index is built at load time."""
+    return KnowledgeBase.load()
+
+
+class ActionAnswerInquiry(Action):
+    def name(self) -> str:
+        return "action_answer_inquiry"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        decision = knowledge_base().decide(text)
+        if isinstance(decision, Answer):
+            entry = decision.entry
+            dispatcher.utter_message(
+                response="utter_kb_answer",
+                answer=entry.answer,
+                source=entry.source,
+                department=entry.department,
+            )
+        elif isinstance(decision, Clarify):
+            buttons = [
+                {"title": hit.entry.questions[0], "payload": hit.entry.questions[0]}
+                for hit in decision.hits[:3]
+            ]
+            dispatcher.utter_message(response="utter_kb_clarify", buttons=buttons)
+        else:
+            dispatcher.utter_message(response="utter_kb_not_found")
+        return []

@@ -1,0 +1,145 @@
+"""When the bot cannot settle it alone: fallbacks, handoff to a person, emergencies."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import (
+    channel_of,
+    local_now,
+    message_key,
+    response_text,
+    store,
+    transcript,
+)
+from bot.settings import ROOT, get_settings
+from bot.tickets import NewTicket, TicketError
+
+#: consecutive fallbacks after which a person takes over
+FALLBACKS_BEFORE_HANDOFF = 2
+
+
+def working_hours() -> tuple[time, time]:
+    start, end = get_settings().working_hours.split("-")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+def in_working_hours(now: datetime) -> bool:
+    from bot.tickets.calendar import is_working_day
+
+    start, end = working_hours()
+    return is_working_day(now.date()) and start <= now.time() < end
+
+
+def open_callback(
+    dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+) -> list[EventType]:
+    """Create a callback ticket carrying the whole conversation, and say when a person answers."""
+    history = transcript(tracker)
+    first_citizen_line = next(
+        (line["text"] for line in history if line["speaker"] == "citizen"), ""
+    )
+    new = NewTicket(
+        channel=channel_of(tracker),
+        kind="callback",
+        summary=first_citizen_line[:120],
+        description="\n".join(line["text"] for line in history if line["speaker"] == "citizen"),
+        sender_id=tracker.sender_id,
+        source=tracker.sender_id,
+        idempotency_key=message_key(tracker, "handoff"),
+        transcript=history,
+    )
+    try:
+        ticket = store().create(new)
+    except TicketError:
+        dispatcher.utter_message(response="utter_service_error")
+        return []
+    start, end = working_hours()
+    promise = "utter_promise_soon" if in_working_hours(local_now()) else "utter_promise_next_day"
+    dispatcher.utter_message(
+        response="utter_handoff_no_phone",
+        number=ticket.number,
+        promise=response_text(domain, promise),
+        hours=f"{start:%H:%M}-{end:%H:%M}",
+    )
+    return [SlotSet("fallback_count", 0), SlotSet("last_ticket", ticket.number)]
+
+
+class ActionHandoff(Action):
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        return open_callback(dispatcher, tracker, domain)
+
+
+class ActionFallback(Action):
+    """Say honestly that we did not understand; the second time in a row, bring a person in."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        count = int(tracker.get_slot("fallback_count") or 0) + 1
+        if count >= FALLBACKS_BEFORE_HANDOFF:
+            return open_callback(dispatcher, tracker, domain)
+        dispatcher.utter_message(response="utter_default")
+        return [SlotSet("fallback_count", count)]
+
+
+@lru_cache(maxsize=1)
+def emergency_rules() -> list[tuple[str, tuple[str, ...]]]:
+    path = Path(ROOT, "data", "emergency.yml")
+    rules = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    return [(rule["response"], tuple(rule["keywords"])) for rule in rules]
+
+
+def emergency_response(text: str) -> str:
+    for response, keywords in emergency_rules():
+        if any(keyword in text for keyword in keywords):
+            return response
+    return "utter_emergency_unknown"
+
+
+class ActionEmergency(Action):
+    """Tell the citizen which number to call first; the ticket comes second."""
+
+    def name(self) -> str:
+        return "action_emergency"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        dispatcher.utter_message(response=emergency_response(text))
+        new = NewTicket(
+            channel=channel_of(tracker),
+            kind="emergency",
+            summary=text[:120],
+            description=text,
+            sender_id=tracker.sender_id,
+            source=tracker.sender_id,
+            idempotency_key=message_key(tracker, "emergency"),
+            place=next(tracker.get_latest_entity_values("place"), None),
+            category=tracker.latest_message.get("category"),
+            category_confidence=tracker.latest_message.get("category_confidence"),
+            transcript=transcript(tracker)[-10:],
+        )
+        try:
+            ticket = store().create(new)
+        except TicketError:
+            return []
+        dispatcher.utter_message(response="utter_emergency_logged", number=ticket.number)
+        return [SlotSet("last_ticket", ticket.number)]

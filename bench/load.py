@@ -1,0 +1,122 @@
+"""Open-loop load: Poisson arrivals at a fixed offered rate, latency of each message.
+
+Closed-loop clients slow down when the server does and hide its queueing; an
+open-loop generator keeps offering the rate, so p95 shows what citizens feel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Result:
+    label: str
+    offered: float
+    sent: int
+    ok: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+        return ordered[index]
+
+    def row(self) -> list[str]:
+        return [
+            self.label,
+            f"{self.offered:.0f}",
+            f"{self.ok}/{self.sent}",
+            f"{self.percentile(50):.0f}",
+            f"{self.percentile(95):.0f}",
+            f"{self.percentile(99):.0f}",
+            f"{self.throughput:.1f}",
+        ]
+
+
+HEADER = ["target", "offered/s", "ok/sent", "p50 ms", "p95 ms", "p99 ms", "msg/s"]
+
+Send = Callable[[httpx.AsyncClient, str, str], Awaitable[bool]]
+
+
+async def rest_send(client: httpx.AsyncClient, sender: str, text: str, *, url: str) -> bool:
+    response = await client.post(url, json={"sender": sender, "message": text})
+    return response.status_code == 200 and bool(response.json())
+
+
+async def open_loop(
+    label: str,
+    send: Send,
+    messages: list[str],
+    *,
+    rate: float,
+    seconds: float,
+    conversations: int,
+    seed: int = 7,
+) -> Result:
+    """Offer ``rate`` messages/s for ``seconds``, spread over ``conversations`` senders.
+
+    A conversation sends its next message only after the previous one was
+    answered (as a person does); arrivals that find their conversation busy go to
+    another idle conversation, so the offered rate holds.
+    """
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    ok = sent = 0
+    idle = asyncio.Queue[int]()
+    for index in range(conversations):
+        idle.put_nowait(index)
+    turn = [0] * conversations
+    limits = httpx.Limits(max_connections=conversations, max_keepalive_connections=conversations)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def one(conversation: int) -> None:
+            nonlocal ok
+            text = messages[turn[conversation] % len(messages)]
+            turn[conversation] += 1
+            begin = time.perf_counter()
+            try:
+                if await send(client, f"{label}-{seed}-{conversation}", text):
+                    ok += 1
+                    latencies.append((time.perf_counter() - begin) * 1000)
+            except httpx.HTTPError:
+                pass
+            finally:
+                idle.put_nowait(conversation)
+
+        tasks = []
+        start = time.perf_counter()
+        next_at = start
+        while next_at - start < seconds:
+            next_at += rng.expovariate(rate)
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                conversation = idle.get_nowait()
+            except asyncio.QueueEmpty:
+                sent += 1  # offered but no free conversation: counts as lost
+                continue
+            sent += 1
+            tasks.append(asyncio.create_task(one(conversation)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return Result(label, rate, sent, ok, elapsed, latencies)
+
+
+def summary(values: list[float]) -> str:
+    return f"mean {statistics.fmean(values):.1f}" if values else "n/a"

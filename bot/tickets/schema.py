@@ -1,0 +1,138 @@
+"""Database tables of the ticket store (SQLAlchemy Core).
+
+Core tables rather than ORM classes: every write is an explicit
+``UPDATE ... WHERE version = :v`` whose row count decides conflicts, which is
+clearer here than the ORM's unit of work. Times are stored as naive UTC
+(portable between SQLite and PostgreSQL) and made aware when read. JSON is
+stored as text so that the audit hash covers exactly the bytes stored.
+
+Any change here needs a new Alembic revision in ``migrations/versions``;
+``tests/tickets/test_migrations.py`` fails when the two drift apart.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(32), nullable=False, unique=True),
+    Column("idempotency_key", String(255), unique=True),
+    Column("status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("sender_id", String(255)),
+    Column("source", String(255)),
+    Column("summary", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("place", String(255)),
+    Column("occurred", String(255)),
+    Column("phone_enc", Text),
+    Column("id_number_enc", Text),
+    Column("name_enc", Text),
+    Column("predicted_category", String(32)),
+    Column("category", String(32)),
+    Column("category_confidence", Float),
+    Column("department", String(64)),
+    Column("sla_class", String(32), nullable=False),
+    Column("deadline", DateTime, nullable=False),
+    Column("paused_at", DateTime),
+    Column("escalated_at", DateTime),
+    Column("reply", Text),
+    Column("replied_at", DateTime),
+    Column("rating", Integer),
+    Column("rating_solved", Boolean),
+    Column("rating_comment", Text),
+    Column("reopen_count", Integer, nullable=False),
+    Column("duplicate_of", String(32)),
+    Column("transcript", Text, nullable=False),
+    Column("attachments", Text, nullable=False),
+    Column("facts", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("closed_at", DateTime),
+    Column("purged_at", DateTime),
+    Column("event_count", Integer, nullable=False),
+    Column("last_event_hash", String(64), nullable=False),
+    Index("ix_tickets_status_deadline", "status", "deadline"),
+    Index("ix_tickets_department_status", "department", "status"),
+    Index("ix_tickets_sender_id", "sender_id"),
+    Index("ix_tickets_created_at", "created_at"),
+)
+
+events = Table(
+    "ticket_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("actor_name", String(255), nullable=False),
+    Column("actor_department", String(64)),
+    Column("at", DateTime, nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16)),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("ticket_id", "seq", name="uq_ticket_events_ticket_seq"),
+)
+
+counters = Table(
+    "ticket_counters",
+    metadata,
+    Column("day", String(32), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+duplicate_links = Table(
+    "ticket_duplicate_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=False),
+    Column("candidate_id", Integer, ForeignKey("tickets.id"), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("ticket_id", "candidate_id", name="uq_ticket_duplicate_links_pair"),
+)
+
+routing_corrections = Table(
+    "routing_corrections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("predicted", String(32)),
+    Column("predicted_confidence", Float),
+    Column("corrected", String(32), nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("at", DateTime, nullable=False),
+)

@@ -1,0 +1,351 @@
+"""The department router's model: which first-level category a citizen message belongs to.
+
+This module imports neither Rasa nor TensorFlow, so ``citizenbot classify`` and
+the benchmarks load a model in well under a second; the Rasa component
+(:mod:`nlu.components.department_router`) is a thin wrapper around it.
+
+The model was chosen by measurement (``docs/routing.md``): TF-IDF over jieba
+words and character 1–3 grams of the whole message, the same two views of the
+subject line again (a citizen's subject names the problem; the body mostly tells
+the story), a linear SVM, and a softmax temperature fitted on out-of-fold
+decision values so that the confidence means something. :func:`baseline`
+builds the same pipeline with those improvements switched off — the linear
+baseline every measurement is compared against.
+
+A saved model is a directory of JSON and ``.npz`` files, never a pickle: the
+CLI loads models out of archives it did not make.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import minimize_scalar
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import LinearSVC
+
+FORMAT_VERSION = 1
+_META = "router.json"
+_ARRAYS = "router.npz"
+
+#: Characters that carry meaning for routing; punctuation, digits and Latin
+#: letters alone say nothing about the department.
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_SUBJECT_END = "。"
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """Hyper-parameters; the defaults are the measured choice (``docs/routing.md``)."""
+
+    subject_weight: float = 1.0
+    """Weight of the subject-line views; 0 drops them (the baseline)."""
+    svm_c: float = 0.5
+    char_ngrams: tuple[int, int] = (1, 3)
+    min_df: int = 2
+    calibrate: bool = True
+    """Fit a softmax temperature on out-of-fold decisions (else temperature 1)."""
+    calibration_folds: int = 3
+    max_chars: int = 4000
+    """Longer inputs are cut: the subject and the start of the body decide, and a
+    20,000-character paste must not cost 50 ms."""
+    min_cjk_chars: int = 6
+    """Inputs with fewer Chinese characters than this are far shorter than any
+    training message (≥ 23); their confidence is shrunk toward uniform."""
+    seed: int = 42
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RouterConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in raw.items() if k in known}
+        if "char_ngrams" in values:
+            values["char_ngrams"] = tuple(values["char_ngrams"])
+        return cls(**values)
+
+
+def baseline_config(**overrides: Any) -> RouterConfig:
+    """The strong linear baseline: words + char 1–3 grams, one SVM, no subject view."""
+    values: dict[str, Any] = {"subject_weight": 0.0, "calibrate": False}
+    values.update(overrides)
+    return RouterConfig(**values)
+
+
+def normalize(text: str) -> str:
+    """Full-width forms to half-width and Latin to lower case, so ``ＡＢＣ`` is ``abc``."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def split_subject(text: str) -> tuple[str, str]:
+    """(subject, whole text): the data is ``subject + "。" + body``; a chat line is all subject."""
+    subject, sep, _ = text.partition(_SUBJECT_END)
+    return (subject if sep else text), text
+
+
+class _Words:
+    """jieba with a private dictionary: Rasa's JiebaTokenizer loads user
+    dictionaries into jieba's global instance, which would make words at
+    prediction time differ from the words the model was trained on."""
+
+    def __init__(self) -> None:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        self._tokenizer = jieba.Tokenizer()
+
+    def __call__(self, text: str) -> list[str]:
+        return [w for w in self._tokenizer.lcut(text) if w.strip()]
+
+
+_WORDS: _Words | None = None
+
+
+def _words(text: str) -> list[str]:
+    global _WORDS
+    if _WORDS is None:
+        _WORDS = _Words()
+    return _WORDS(text)
+
+
+def _identity(tokens: list[str]) -> list[str]:
+    return tokens
+
+
+def _word_vectorizer(min_df: int, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+    # Input is already a token list (jieba runs once per text, shared by two views).
+    return TfidfVectorizer(
+        analyzer=_identity, sublinear_tf=True, min_df=min_df, vocabulary=vocabulary
+    )
+
+
+def _char_vectorizer(
+    ngrams: tuple[int, int], min_df: int, vocabulary: dict[str, int] | None = None
+) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        analyzer="char",
+        ngram_range=ngrams,
+        sublinear_tf=True,
+        min_df=min_df,
+        lowercase=False,
+        vocabulary=vocabulary,
+    )
+
+
+_VIEWS = ("body_words", "body_chars", "subject_words", "subject_chars")
+
+
+class Router:
+    """Category of a citizen message, with a calibrated confidence in [0, 1]."""
+
+    def __init__(self, config: RouterConfig | None = None) -> None:
+        self.config = config or RouterConfig()
+        self.labels: list[str] = []
+        self._vectorizers: dict[str, TfidfVectorizer] = {}
+        self._coef: np.ndarray = np.zeros((0, 0))
+        self._intercept: np.ndarray = np.zeros(0)
+        self.temperature: float = 1.0
+
+    # -- features -------------------------------------------------------------------------
+
+    def _views(self) -> tuple[str, ...]:
+        return _VIEWS if self.config.subject_weight > 0 else _VIEWS[:2]
+
+    def _inputs(self, texts: Sequence[str]) -> dict[str, list[Any]]:
+        cut = [normalize(t)[: self.config.max_chars] for t in texts]
+        subjects = [split_subject(t)[0] for t in cut]
+        inputs: dict[str, list[Any]] = {"body_words": [_words(t) for t in cut], "body_chars": cut}
+        if self.config.subject_weight > 0:
+            inputs["subject_words"] = [_words(s) for s in subjects]
+            inputs["subject_chars"] = subjects
+        return inputs
+
+    def _weight(self, view: str) -> float:
+        return self.config.subject_weight if view.startswith("subject") else 1.0
+
+    def _fit_features(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        inputs = self._inputs(texts)
+        blocks = []
+        for view in self._views():
+            if view.endswith("words"):
+                vec = _word_vectorizer(self.config.min_df)
+            else:
+                vec = _char_vectorizer(self.config.char_ngrams, self.config.min_df)
+            blocks.append(self._weight(view) * vec.fit_transform(inputs[view]))
+            self._vectorizers[view] = vec
+        return sparse.hstack(blocks, format="csr")
+
+    def _features(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        inputs = self._inputs(texts)
+        blocks = [
+            self._weight(view) * self._vectorizers[view].transform(inputs[view])
+            for view in self._views()
+        ]
+        return sparse.hstack(blocks, format="csr")
+
+    # -- training -------------------------------------------------------------------------
+
+    def _svm(self) -> LinearSVC:
+        return LinearSVC(C=self.config.svm_c, random_state=self.config.seed)
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> Router:
+        """Train on (text, label) pairs; at least two labels are needed."""
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        if len(set(labels)) < 2:
+            raise ValueError("the router needs at least two categories to learn from")
+        x = self._fit_features(texts)
+        y = np.asarray(labels)
+        svm = self._svm().fit(x, y)
+        self.labels = [str(label) for label in svm.classes_]
+        self._coef = svm.coef_.astype(np.float32)
+        self._intercept = svm.intercept_.astype(np.float32)
+        if len(self.labels) == 2:  # sklearn keeps one row for two classes
+            self._coef = np.vstack([-self._coef, self._coef])
+            self._intercept = np.concatenate([-self._intercept, self._intercept])
+        self.temperature = self._fit_temperature(x, y) if self.config.calibrate else 1.0
+        return self
+
+    def _fit_temperature(self, x: sparse.csr_matrix, y: np.ndarray) -> float:
+        """Scale that makes softmax(decision * scale) honest on messages the SVM did not see.
+
+        One scalar keeps the ranking of the SVM and costs a few extra fits; the
+        vocabulary is shared across folds (a small optimism, measured by the
+        eval report's calibration error).
+        """
+        _, counts = np.unique(y, return_counts=True)
+        folds = min(self.config.calibration_folds, int(counts.min()))
+        if folds < 2:
+            return 1.0
+        scores = np.zeros((len(y), len(self.labels)), dtype=np.float64)
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.config.seed)
+        for train, held in splitter.split(np.zeros(len(y)), y):
+            svm = self._svm().fit(x[train], y[train])
+            decision = svm.decision_function(x[held])
+            if decision.ndim == 1:
+                decision = np.column_stack([-decision, decision])
+            columns = [self.labels.index(str(c)) for c in svm.classes_]
+            scores[np.ix_(held, columns)] = decision
+        truth = np.array([self.labels.index(str(label)) for label in y])
+
+        def nll(scale: float) -> float:
+            z = scores * scale
+            z -= z.max(axis=1, keepdims=True)
+            log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            return float(-log_p[np.arange(len(truth)), truth].mean())
+
+        return float(minimize_scalar(nll, bounds=(0.1, 100.0), method="bounded").x)
+
+    # -- prediction -----------------------------------------------------------------------
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Rows of probabilities over :attr:`labels`, one per text (any text, even empty)."""
+        if not self.labels:
+            raise RuntimeError("the router is not trained")
+        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, len(self.labels)))
+        x = self._features(texts)
+        z = (x @ self._coef.T + self._intercept).astype(np.float64) * self.temperature
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        uniform = 1.0 / len(self.labels)
+        for row, text in enumerate(texts):
+            cjk = len(_CJK.findall(text[: self.config.max_chars]))
+            trust = min(1.0, cjk / max(1, self.config.min_cjk_chars))
+            if trust < 1.0:
+                p[row] = trust * p[row] + (1.0 - trust) * uniform
+        return p
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """(label, confidence) per text; the label is always one of :attr:`labels`."""
+        p = self.predict_proba(texts)
+        best = p.argmax(axis=1)
+        return [(self.labels[i], float(p[row, i])) for row, i in enumerate(best)]
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {"coef": self._coef, "intercept": self._intercept}
+        vocabularies: dict[str, list[str]] = {}
+        for view, vec in self._vectorizers.items():
+            terms = [""] * len(vec.vocabulary_)
+            for term, index in vec.vocabulary_.items():
+                terms[index] = term
+            vocabularies[view] = terms
+            arrays[f"idf_{view}"] = vec.idf_.astype(np.float64)
+        meta = {
+            "format": FORMAT_VERSION,
+            "config": {k: v for k, v in asdict(self.config).items() if k != "extra"},
+            "labels": self.labels,
+            "temperature": self.temperature,
+            "vocabularies": vocabularies,
+        }
+        (directory / _META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        np.savez_compressed(directory / _ARRAYS, **arrays)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Router:
+        directory = Path(directory)
+        meta = json.loads((directory / _META).read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{directory}: router format {meta.get('format')!r} not supported")
+        router = cls(RouterConfig.from_dict(meta["config"]))
+        router.labels = list(meta["labels"])
+        router.temperature = float(meta["temperature"])
+        with np.load(directory / _ARRAYS, allow_pickle=False) as arrays:
+            router._coef = arrays["coef"]
+            router._intercept = arrays["intercept"]
+            for view, terms in meta["vocabularies"].items():
+                vocabulary = {term: index for index, term in enumerate(terms)}
+                if view.endswith("words"):
+                    vec = _word_vectorizer(router.config.min_df, vocabulary)
+                else:
+                    vec = _char_vectorizer(router.config.char_ngrams, router.config.min_df,
+                                           vocabulary)
+                vec.idf_ = arrays[f"idf_{view}"]
+                router._vectorizers[view] = vec
+        return router
+
+    @staticmethod
+    def is_saved(directory: str | Path) -> bool:
+        return (Path(directory) / _META).is_file() and (Path(directory) / _ARRAYS).is_file()
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Labelled rows ``{"id", "text", "label"}``; a broken line is an error naming its number."""
+    rows: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from exc
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str) \
+                    or not isinstance(row.get("label"), str):
+                raise ValueError(f"{path}:{number}: needs string fields 'text' and 'label'")
+            rows.append(row)
+    return rows
+
+
+def texts_labels(rows: Iterable[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    rows = list(rows)
+    return [r["text"] for r in rows], [r["label"] for r in rows]

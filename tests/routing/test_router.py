@@ -1,0 +1,72 @@
+"""The model module alone: labels, confidences, odd inputs, persistence, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nlu.routing import Router, RouterConfig, baseline_config
+
+ODD_INPUTS = ["我", "路" * 20_000, "。，！？……", "The street light outside my house is broken", ""]
+
+
+def test_labels_are_training_labels_and_confidence_is_a_probability(
+    trained_router: Router, sample_rows: list[dict]
+) -> None:
+    labels = {r["label"] for r in sample_rows}
+    assert set(trained_router.labels) == labels
+    texts = [r["text"] for r in sample_rows[:20]]
+    for label, confidence in trained_router.predict(texts):
+        assert label in labels
+        assert 0.0 <= confidence <= 1.0
+    rows = trained_router.predict_proba(texts)
+    assert rows.shape == (20, len(labels))
+    assert rows.sum(axis=1) == pytest.approx(1.0)
+
+
+def test_clear_complaints_are_routed(trained_router: Router) -> None:
+    predictions = trained_router.predict(
+        ["A市某公司拖欠农民工工资三个月。我们在工地干了半年，老板一直不发工资，社保也没有交。",
+         "A3区某学校乱收补课费。学校要求学生周末补课，每人收费800元，家长意见很大。"]
+    )
+    assert [label for label, _ in predictions] == ["劳动和社会保障", "教育文体"]
+
+
+@pytest.mark.parametrize("text", ODD_INPUTS, ids=["1char", "20k", "punct", "english", "empty"])
+def test_odd_inputs_get_a_label_with_low_confidence(trained_router: Router, text: str) -> None:
+    [(label, confidence)] = trained_router.predict([text])
+    assert label in trained_router.labels
+    assert 0.0 <= confidence < 0.5
+
+
+def test_save_and_load_give_the_same_predictions(
+    trained_router: Router, router_dir: Path, sample_rows: list[dict]
+) -> None:
+    texts = [r["text"] for r in sample_rows[:30]] + ODD_INPUTS
+    loaded = Router.load(router_dir)
+    assert loaded.labels == trained_router.labels
+    assert loaded.config == trained_router.config
+    assert loaded.predict(texts) == pytest.approx(trained_router.predict(texts))
+    assert not list(router_dir.glob("*.pkl"))
+
+
+def test_training_is_deterministic(sample_rows: list[dict]) -> None:
+    rows = sample_rows[:140]
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    first = Router(RouterConfig(seed=3)).fit(texts, labels)
+    second = Router(RouterConfig(seed=3)).fit(texts, labels)
+    assert first.temperature == second.temperature
+    assert first.predict(texts[:20]) == second.predict(texts[:20])
+
+
+def test_baseline_has_no_subject_view_and_still_predicts(sample_rows: list[dict]) -> None:
+    rows = sample_rows[:140]
+    router = Router(baseline_config()).fit([r["text"] for r in rows], [r["label"] for r in rows])
+    assert router.temperature == 1.0
+    assert len(router.predict(["小区垃圾没人清理"])) == 1
+
+
+def test_one_category_is_refused() -> None:
+    with pytest.raises(ValueError, match="two categories"):
+        Router().fit(["甲", "乙"], ["教育文体", "教育文体"])
