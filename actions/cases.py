@@ -17,6 +17,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import (
     MIN_DESCRIPTION_CHARS,
+    attachments,
+    carries_attachment,
     channel_of,
     format_deadline,
     message_key,
@@ -84,6 +86,20 @@ class ActionStartCase(Action):
         return events
 
 
+def _opening_turn(tracker: Tracker) -> bool:
+    """Whether the form is validating the message that opened the case.
+
+    The form extracts entities from that message too; place and time found
+    there are asked for anyway (see :class:`ActionStartCase`).
+    """
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "action" and event.get("name") == "action_start_case":
+            return True
+    return False
+
+
 class ValidateCaseForm(FormValidationAction):
     """Checks each answer; any change after the read-back asks for confirmation again."""
 
@@ -93,6 +109,11 @@ class ValidateCaseForm(FormValidationAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if carries_attachment(tracker):
+            # A picture is evidence for the case, not the answer to the question
+            # asked: keep the slots as they are (it is filed with the ticket).
+            requested = tracker.get_slot("requested_slot")
+            return [SlotSet(requested, tracker.slots.get(requested))] if requested else []
         events = await super().run(dispatcher, tracker, domain)
         changed = {
             e["name"]
@@ -128,13 +149,13 @@ class ValidateCaseForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = str(value or "").strip()
-        return {"case_place": text or None}
+        return {"case_place": None if _opening_turn(tracker) else text or None}
 
     def validate_case_time(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = str(value or "").strip()
-        return {"case_time": text or None}
+        return {"case_time": None if _opening_turn(tracker) else text or None}
 
     def validate_contact_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -212,6 +233,7 @@ class ActionSubmitCase(Action):
             category=tracker.get_slot("case_category"),
             category_confidence=tracker.get_slot("case_category_confidence"),
             transcript=transcript(tracker, since_action="action_start_case"),
+            attachments=attachments(tracker, since_action="action_start_case"),
         )
         try:
             ticket = store().create(new)

@@ -26,20 +26,38 @@ def channel_of(tracker: Tracker) -> str:
     return tracker.get_latest_input_channel() or "rest"
 
 
+def _events_since(tracker: Tracker, action: str | None) -> list[dict[str, Any]]:
+    events = list(tracker.events)
+    if action:
+        for index in range(len(events) - 1, -1, -1):
+            event = events[index]
+            if event.get("event") == "action" and event.get("name") == action:
+                # keep the user message that triggered the action
+                return events[max(index - 1, 0) :]
+    return events
+
+
+def attachments(tracker: Tracker, *, since_action: str | None = None) -> list[dict[str, Any]]:
+    """Evidence the channels passed along (e.g. WeChat image media ids), oldest first."""
+    found: list[dict[str, Any]] = []
+    for event in _events_since(tracker, since_action):
+        if event.get("event") == "user":
+            found.extend((event.get("metadata") or {}).get("attachments") or [])
+    return found
+
+
+def carries_attachment(tracker: Tracker) -> bool:
+    """The latest message is a picture or file, not an answer typed by the citizen."""
+    return bool((tracker.latest_message.get("metadata") or {}).get("attachments"))
+
+
 def transcript(tracker: Tracker, *, since_action: str | None = None) -> list[dict[str, Any]]:
     """The conversation as the citizen saw it, oldest first.
 
     With ``since_action``, only what followed the last run of that action
     (the start of the current case) is returned.
     """
-    events = list(tracker.events)
-    if since_action:
-        for index in range(len(events) - 1, -1, -1):
-            event = events[index]
-            if event.get("event") == "action" and event.get("name") == since_action:
-                # keep the user message that triggered the action
-                events = events[max(index - 1, 0) :]
-                break
+    events = _events_since(tracker, since_action)
     lines: list[dict[str, Any]] = []
     for event in events:
         kind = event.get("event")

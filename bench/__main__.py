@@ -11,6 +11,7 @@ BENCHMARKS = {
     "bench.rest": "REST chat latency vs the minimal Rasa bot",
     "bench.routing.run": "department routing speed vs the linear baseline",
     "bench.tickets.run": "ticket store creates/updates per second",
+    "bench.wechat.run": "WeChat signed-XML round trips vs the REST channel",
 }
 
 

@@ -123,6 +123,23 @@ class Settings:
         },
     )
 
+    # -- staff console -----------------------------------------------------------
+    console_upload_max_mb: int = field(
+        default=100,
+        metadata={"help": "控制台 / largest hotline file the upload page accepts (MB)"},
+    )
+    console_https_only: bool = field(
+        default=False,
+        metadata={"help": "控制台 / send the session cookie over HTTPS only (behind TLS)"},
+    )
+    console_session_hours: int = field(
+        default=12, metadata={"help": "控制台 / hours a login lasts without activity"}
+    )
+    console_notify_timeout: float = field(
+        default=20.0,
+        metadata={"help": "控制台 / seconds to wait for Rasa when telling a citizen about a reply"},
+    )
+
     # -- WeChat Official Account -------------------------------------------------
     wechat_token: str = field(default="", metadata={"help": "WeChat server token"})
     wechat_appid: str = field(default="", metadata={"help": "WeChat AppID"})

@@ -61,7 +61,7 @@ def extract_router(archive: Path, target: Path) -> Path:
     the router's files sit in its ``router/`` subdirectory. Only those two
     members are read, so neither TensorFlow nor Rasa is imported.
     """
-    from nlu.components.department_router import ROUTER_DIR  # no Rasa import there
+    from nlu.routing import RESOURCE_DIR
 
     found: dict[str, tarfile.TarInfo] = {}
     with tarfile.open(archive, "r:gz") as tar:
@@ -70,7 +70,7 @@ def extract_router(archive: Path, target: Path) -> Path:
             if (
                 member.isfile()
                 and len(parts) >= 3
-                and parts[-2] == ROUTER_DIR
+                and parts[-2] == RESOURCE_DIR
                 and parts[-1] in _ROUTER_FILES
                 and "DepartmentRouter" in "/".join(parts[:-2])
             ):
@@ -115,16 +115,24 @@ def load_router(model: Path | None, model_dir: Path | None) -> Any:
 # -- classify -------------------------------------------------------------------------------
 
 
+class BadLine(ValueError):
+    """A line that cannot be classified; carries its id when the line had one."""
+
+    def __init__(self, message: str, ident: Any = None) -> None:
+        super().__init__(message)
+        self.ident = ident
+
+
 def _parse_line(line: str) -> tuple[Any, str]:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from exc
+        raise BadLine(f"not JSON ({exc.msg} at column {exc.colno})") from exc
     if not isinstance(row, dict):
-        raise ValueError("expected a JSON object {\"id\", \"text\"}")
+        raise BadLine("expected a JSON object {\"id\", \"text\"}")
     text = row.get("text")
     if not isinstance(text, str):
-        raise ValueError("field 'text' missing or not a string")
+        raise BadLine("field 'text' missing or not a string", row.get("id"))
     return row.get("id"), text
 
 
@@ -154,10 +162,10 @@ def classify_stream(router: Any, lines: Iterator[str], out: IO[str], err: IO[str
             continue
         try:
             ident, text = _parse_line(line)
-        except ValueError as exc:
+        except BadLine as exc:
             bad += 1
             print(f"line {number}: {exc}", file=err)
-            pending.append((number, None, None, str(exc)))
+            pending.append((number, exc.ident, None, str(exc)))
         else:
             pending.append((number, ident, text, None))
         if len(pending) >= _BATCH:

@@ -136,3 +136,25 @@ routing_corrections = Table(
     Column("actor", String(255), nullable=False),
     Column("at", DateTime, nullable=False),
 )
+
+#: Calls and messages settled on the spot (an inquiry answered on the hotline):
+#: counted for statistics, never worked, so no ticket, number, clock or audit chain.
+#: No personal data: nothing is followed up, so nothing to call back (PIPL minimisation).
+resolved_contacts = Table(
+    "resolved_contacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("channel", String(32), nullable=False),
+    Column("source", String(255)),
+    Column("kind", String(16), nullable=False),
+    Column("intent", String(64)),
+    Column("category", String(32)),
+    Column("category_confidence", Float),
+    Column("service", String(255)),
+    Column("summary", Text, nullable=False),
+    Column("agent", String(255)),
+    Column("started_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_resolved_contacts_created_at", "created_at"),
+)

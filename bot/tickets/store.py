@@ -13,7 +13,8 @@ import contextlib
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +44,7 @@ from bot.tickets.schema import (
     counters,
     duplicate_links,
     events,
+    resolved_contacts,
     routing_corrections,
     tickets,
 )
@@ -78,6 +80,30 @@ def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
 
 
 Masker = Callable[[str], str]
+
+#: keys per ``IN (...)`` list, well under every database's bound-parameter limit
+_KEY_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ResolvedContact:
+    """A contact settled on the spot (an inquiry answered on the call): statistics only.
+
+    It is not a case: no number, department, clock or audit chain, and no contact
+    details, because nobody calls back. ``summary`` is masked before it is stored.
+    """
+
+    channel: str
+    idempotency_key: str
+    summary: str
+    kind: str = "inquiry"
+    source: str | None = None
+    intent: str | None = None
+    category: str | None = None
+    category_confidence: float | None = None
+    service: str | None = None
+    agent: str | None = None
+    started_at: datetime | None = None
 
 #: PostgreSQL SQLSTATEs meaning "two transactions collided; retrying may succeed"
 _COLLISIONS = {"40001", "40P01", "55P03"}
@@ -585,6 +611,107 @@ class TicketStore:
                 )
             )
         return [(number, score) for _id, number, score in found[:5]]
+
+    # -- contacts settled on the spot -------------------------------------------
+
+    def seen_keys(self, keys: Iterable[str]) -> set[str]:
+        """Those of ``keys`` already used by a ticket or a resolved contact.
+
+        Lets a bulk importer skip known items before doing any work for them.
+        """
+        wanted = sorted({key for key in keys if key})
+        seen: set[str] = set()
+        with self._read() as conn:
+            for i in range(0, len(wanted), _KEY_CHUNK):
+                chunk = wanted[i : i + _KEY_CHUNK]
+                for table in (tickets, resolved_contacts):
+                    column = table.c.idempotency_key
+                    seen.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
+        return seen
+
+    def record_resolved(self, contacts: Sequence[ResolvedContact]) -> list[str]:
+        """Record contacts settled on the spot, in one transaction; return the keys recorded.
+
+        Keys already used (by a ticket or an earlier contact) are skipped, so a
+        re-import changes nothing. Should two importers race, the loser retries
+        one by one and skips what the winner wrote.
+        """
+        for contact in contacts:
+            if contact.kind not in KINDS:
+                raise InvalidInput(messages.BAD_KIND.format(kind=contact.kind))
+            if not contact.idempotency_key:
+                raise InvalidInput("resolved contact without idempotency key")
+        fresh: dict[str, ResolvedContact] = {}
+        for contact in contacts:
+            fresh.setdefault(contact.idempotency_key, contact)
+        for key in self.seen_keys(fresh):
+            del fresh[key]
+        if not fresh:
+            return []
+        now = _to_db(self._now())
+        rows = [
+            {
+                "idempotency_key": c.idempotency_key,
+                "channel": c.channel,
+                "source": c.source,
+                "kind": c.kind,
+                "intent": c.intent,
+                "category": c.category,
+                "category_confidence": c.category_confidence,
+                "service": c.service,
+                "summary": mask_text(c.summary),
+                "agent": c.agent,
+                "started_at": _to_db(c.started_at) if c.started_at else None,
+                "created_at": now,
+            }
+            for c in fresh.values()
+        ]
+        try:
+            with self._write() as conn:
+                conn.execute(insert(resolved_contacts), rows)
+            return list(fresh)
+        except IntegrityError:
+            recorded = []
+            for row in rows:
+                if self.seen_keys([row["idempotency_key"]]):
+                    continue
+                try:
+                    with self._write() as conn:
+                        conn.execute(insert(resolved_contacts).values(**row))
+                except IntegrityError:
+                    continue
+                recorded.append(row["idempotency_key"])
+            return recorded
+
+    def resolved(
+        self, *, channel: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Resolved contacts, newest first, as JSON-able dicts (nothing personal)."""
+        stmt = select(resolved_contacts)
+        if channel is not None:
+            stmt = stmt.where(resolved_contacts.c.channel == channel)
+        stmt = stmt.order_by(resolved_contacts.c.created_at.desc(), resolved_contacts.c.id.desc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as conn:
+            return [
+                {
+                    "channel": r.channel,
+                    "source": mask_text(r.source) if r.source else None,
+                    "kind": r.kind,
+                    "intent": r.intent,
+                    "category": r.category,
+                    "category_confidence": r.category_confidence,
+                    "service": r.service,
+                    "summary": r.summary,
+                    "agent": r.agent,
+                    "started_at": _local(r.started_at, self.tz).isoformat()  # type: ignore[union-attr]
+                    if r.started_at
+                    else None,
+                    "created_at": _local(r.created_at, self.tz).isoformat(),  # type: ignore[union-attr]
+                }
+                for r in conn.execute(stmt)
+            ]
 
     # -- reading -----------------------------------------------------------------
 

@@ -39,9 +39,7 @@ CATEGORY_CONFIDENCE = "category_confidence"
 #: The project checkout; ``training_file`` is relative to it, not to the cwd of ``rasa``.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-#: Name of the directory inside the component's resource that holds the Router;
-#: ``citizenbot classify`` looks for it inside model archives.
-ROUTER_DIR = "router"
+ROUTER_DIR = routing.RESOURCE_DIR
 
 
 def _training_path(config: dict[str, Any]) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nlu.routing import Router, RouterConfig, baseline_config
@@ -40,6 +41,14 @@ def test_odd_inputs_get_a_label_with_low_confidence(trained_router: Router, text
     assert 0.0 <= confidence < 0.5
 
 
+def test_a_20000_character_complaint_is_routed(trained_router: Router) -> None:
+    complaint = "A市某公司拖欠农民工工资三个月。老板一直不发工资，社保也没有交。"
+    text = (complaint * (20_000 // len(complaint) + 1))[:20_000]
+    [(label, confidence)] = trained_router.predict([text])
+    assert label == "劳动和社会保障"
+    assert 0.0 <= confidence <= 1.0
+
+
 def test_save_and_load_give_the_same_predictions(
     trained_router: Router, router_dir: Path, sample_rows: list[dict]
 ) -> None:
@@ -49,6 +58,19 @@ def test_save_and_load_give_the_same_predictions(
     assert loaded.config == trained_router.config
     assert loaded.predict(texts) == pytest.approx(trained_router.predict(texts))
     assert not list(router_dir.glob("*.pkl"))
+
+
+def test_fast_scoring_equals_the_scikit_learn_features(
+    trained_router: Router, sample_rows: list[dict]
+) -> None:
+    texts = [r["text"] for r in sample_rows[:40]] + ODD_INPUTS + ["A市  某路\t\t路灯不亮"]
+    x = trained_router._features(texts)
+    reference = x @ trained_router._coef.T.astype(np.float64) + trained_router._intercept
+    compiled = trained_router._compile()
+    inputs = trained_router._inputs(texts)
+    fast = np.vstack([compiled.score(inputs, row, trained_router.config.char_ngrams)
+                      for row in range(len(texts))])
+    np.testing.assert_allclose(fast, reference, atol=1e-9)
 
 
 def test_training_is_deterministic(sample_rows: list[dict]) -> None:
