@@ -30,6 +30,10 @@ def _mount() -> None:
 
     _nlu(app)
 
+    from connectors.hotline.commands import register as _hotline
+
+    _hotline(app)
+
 
 def main() -> None:
     _mount()

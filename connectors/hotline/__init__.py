@@ -1,4 +1,4 @@
-"""Hotline transcripts (12345 热线录音转写): each call becomes a routed ticket or a resolved contact.
+"""Hotline transcripts (12345 热线转写): each call becomes a routed ticket or a resolved contact.
 
 Public API (what ``citizenbot ingest`` and the console's upload page use)::
 
@@ -42,7 +42,17 @@ _WHERE = {
     "load_nlu": "nlu",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Call",
+    "IngestSummary",
+    "ModelUnavailable",
+    "Problem",
+    "Progress",
+    "Turn",
+    "ingest_file",
+    "ingest_paths",
+    "load_nlu",
+]
 
 
 def __getattr__(name: str) -> Any:

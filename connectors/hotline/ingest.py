@@ -192,10 +192,10 @@ class Ingester:
             if pending is not None and pending.future is not None:
                 with contextlib.suppress(Exception):
                     pending.future.result()  # never leave the NLU thread working for nobody
+            self._report(reader)
             self.summary.bytes_read = self._bytes_before + reader.bytes_read
             self._bytes_before = self.summary.bytes_read
             self.summary.seconds += time.perf_counter() - started
-            self._report(reader)
 
     def _report(self, reader: TranscriptReader) -> None:
         if self.progress is not None:
@@ -211,9 +211,7 @@ class Ingester:
             if _key(call.call_id) in known:
                 self.summary.duplicates_skipped += 1
             elif not call.citizen_turns:
-                self.summary.add_problem(
-                    Problem(call.file, call.line, messages.NO_CITIZEN, call.call_id)
-                )
+                self._problem(call, messages.NO_CITIZEN)
             else:
                 fresh.append(call)
         units, leftovers = [], []
@@ -252,9 +250,7 @@ class Ingester:
             self._parses(batch), batch.units, batch.leftovers, strict=True
         ):
             if isinstance(parses, Exception):
-                self.summary.add_problem(
-                    Problem(call.file, call.line, messages.NLU_FAILED.format(error=parses), call.call_id)
-                )
+                self._problem(call, messages.NLU_FAILED.format(error=parses))
                 continue
             meaning = understand(call, call_units, parses, leftovers)
             if not meaning.ticket:
@@ -263,9 +259,7 @@ class Ingester:
             try:
                 view = self.store.create(self._new_ticket(call, meaning), self.actor)
             except (TicketError, ValueError) as exc:
-                self.summary.add_problem(
-                    Problem(call.file, call.line, messages.STORE_FAILED.format(error=exc), call.call_id)
-                )
+                self._problem(call, messages.STORE_FAILED.format(error=exc))
                 continue
             self.summary.tickets_created += 1
             self.summary.tickets.append(
@@ -282,19 +276,15 @@ class Ingester:
                 recorded = set(self.store.record_resolved([c for _, c in contacts]))
             except TicketError as exc:
                 for call, _ in contacts:
-                    self.summary.add_problem(
-                        Problem(
-                            call.file,
-                            call.line,
-                            messages.STORE_FAILED.format(error=exc),
-                            call.call_id,
-                        )
-                    )
+                    self._problem(call, messages.STORE_FAILED.format(error=exc))
             else:
                 self.summary.resolved_contacts += len(recorded)
                 # recorded meanwhile by a concurrent ingest of the same calls
                 self.summary.duplicates_skipped += len(contacts) - len(recorded)
         self._report(reader)
+
+    def _problem(self, call: Call, message: str) -> None:
+        self.summary.add_problem(Problem(call.file, call.line, message, call.call_id))
 
     # -- records -------------------------------------------------------------------
 

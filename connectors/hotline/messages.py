@@ -26,3 +26,15 @@ STORE_FAILED = "ticket store refused the call: {error} / 工单库写入失败"
 UNREADABLE = "cannot read the file: {error} / 无法读取文件"
 NO_CALLS = "no call could be read / 未读到任何通话"
 NO_MODEL = "no trained model: {error}; run `citizenbot train` or pass --model / 没有训练好的模型"
+
+#: the CLI's summary table: (IngestSummary field, label)
+SUMMARY_LABELS: tuple[tuple[str, str], ...] = (
+    ("calls_read", "calls read / 读取通话"),
+    ("tickets_created", "tickets created / 新建工单"),
+    ("resolved_contacts", "resolved contacts / 当场解答"),
+    ("duplicates_skipped", "duplicates skipped / 重复跳过"),
+    ("errors", "errors / 错误"),
+    ("warnings", "warnings / 警告"),
+)
+PROGRESS = "ingesting / 导入中"
+CALLS = "{calls} calls / 通"

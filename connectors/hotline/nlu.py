@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -47,7 +48,7 @@ def _quiet_logging() -> None:
             wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
             logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         )
-    for name in ("rasa", "tensorflow", "absl"):
+    for name in ("rasa", "tensorflow", "absl", "jieba"):
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET or logger.level < logging.WARNING:
             logger.setLevel(logging.WARNING)
@@ -67,9 +68,12 @@ class RasaNLU:
 
     async def _load(self) -> Any:
         _quiet_logging()
-        from rasa.core.agent import Agent
+        with warnings.catch_warnings():
+            # Rasa, TensorFlow and matplotlib warn about their own deprecations on import
+            warnings.simplefilter("ignore")
+            from rasa.core.agent import Agent
 
-        return Agent.load(str(self.model_path))
+            return Agent.load(str(self.model_path))
 
     async def _parse_all(self, texts: Sequence[str]) -> list[ParseData]:
         return [await self._agent.parse_message(text) for text in texts]

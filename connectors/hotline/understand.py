@@ -30,7 +30,13 @@ from functools import lru_cache
 from typing import Any
 
 from connectors.hotline.formats import Call
-from connectors.hotline.vocabulary import ACT_CUES, FILLERS, REFERRAL_CUES, SENTENCE_ENDS
+from connectors.hotline.vocabulary import (
+    ACT_CUES,
+    FILLERS,
+    OPENINGS,
+    REFERRAL_CUES,
+    SENTENCE_ENDS,
+)
 
 try:  # the one canonical spelling (another module; optional so this one stays usable alone)
     from nlu.text import normalize
@@ -78,6 +84,11 @@ ENTITY_TYPES = ("place", "time", "service")
 
 _SENTENCE = re.compile(f"[^{re.escape(SENTENCE_ENDS)}]+[{re.escape(SENTENCE_ENDS)}]*")
 _PUNCT = re.compile(r"[\s\W_]+")
+_OPENING = re.compile(
+    "^(?:(?:" + "|".join(map(re.escape, OPENINGS)) + r")[\s,，.。!！、~]*)+"
+)
+#: a sentence carrying a phone or ID number is contact detail, not the request
+_NUMBER = re.compile(r"\d{7,}")
 
 
 @dataclass(frozen=True)
@@ -229,10 +240,11 @@ def _sentences(units: Sequence[Unit], parses: Sequence[dict[str, Any]]) -> list[
         if name in FILLER_INTENTS:
             continue
         for sentence in _SENTENCE.findall(unit.text):
+            sentence = _OPENING.sub("", sentence.strip())
             core = _PUNCT.sub("", sentence)
-            if len(core) < 4 or core in FILLERS:
+            if len(core) < 4 or core in FILLERS or _NUMBER.search(sentence):
                 continue
-            found.append((index, sentence.strip()))
+            found.append((index, sentence))
     return found
 
 

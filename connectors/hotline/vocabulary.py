@@ -58,3 +58,6 @@ SENTENCE_ENDS = "。！？!?；;…\n"
 FILLERS = frozenset(
     {"嗯", "啊", "喂", "哦", "呃", "对", "是", "好", "好的", "是的", "对的", "你好", "您好", "谢谢"}
 )
+
+#: Openings stripped from the front of a summary sentence (你好，我要投诉… → 我要投诉…).
+OPENINGS: tuple[str, ...] = ("你好", "您好", "喂", "嗯", "啊", "那个", "就是", "同志")

@@ -1,0 +1,175 @@
+"""What every console route needs: the store, the accounts, templates, refusals.
+
+Routes stay small by leaning on four helpers here: :func:`console_of` (the
+shared state), :func:`require_user` (who asks, and may they), :func:`call`
+(run a blocking store call off the event loop) and :class:`Refused` (a clear
+4xx that the app turns into an HTML page or a JSON body). People read messages
+by *code*: the Chinese texts live in ``templates/messages.json``, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from bot.console.accounts import Accounts, User
+from bot.settings import Settings
+from bot.tickets.errors import (
+    ConflictError,
+    IllegalTransition,
+    InvalidInput,
+    PermissionDenied,
+    TicketError,
+    TicketNotFound,
+)
+from bot.tickets.store import TicketStore
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+T = TypeVar("T")
+
+
+class Refused(Exception):
+    """A request refused with a clear status and message code; nothing was changed."""
+
+    def __init__(self, status: int, code: str, detail: str = "") -> None:
+        super().__init__(f"{status} {code}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def store_refusal(exc: TicketError) -> Refused:
+    """The store's refusals as HTTP statuses (the store changed nothing)."""
+    if isinstance(exc, TicketNotFound):
+        return Refused(404, "not_found", str(exc))
+    if isinstance(exc, PermissionDenied):
+        return Refused(403, "forbidden", str(exc))
+    if isinstance(exc, ConflictError):
+        return Refused(409, "conflict", str(exc))
+    if isinstance(exc, IllegalTransition):
+        return Refused(409, "illegal", str(exc))
+    if isinstance(exc, InvalidInput):
+        return Refused(422, "invalid", str(exc))
+    return Refused(503, "store_unavailable", str(exc))
+
+
+def load_messages() -> dict[str, str]:
+    """Message code → text shown to staff (Chinese), from the templates directory."""
+    return json.loads((TEMPLATES / "messages.json").read_text(encoding="utf-8"))
+
+
+@dataclass
+class Console:
+    """Process-wide state of the console app (``app.state.console``)."""
+
+    settings: Settings
+    store: TicketStore
+    accounts: Accounts
+    templates: Jinja2Templates
+    messages: dict[str, str]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def text(self, code: str) -> str:
+        return self.messages.get(code, code)
+
+    @property
+    def departments(self) -> list[str]:
+        return self.store.departments()
+
+    @property
+    def categories(self) -> list[str]:
+        return list(self.store.routing.categories)
+
+    def suggested_department(self, category: str | None) -> str | None:
+        route = self.store.routing.categories.get(category or "")
+        return route.department if route else None
+
+
+def make_templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,  # citizens' text is shown as text, always
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=env)
+
+
+def console_of(request: Request) -> Console:
+    return request.app.state.console  # type: ignore[no-any-return]
+
+
+def user_of(request: Request) -> User | None:
+    return getattr(request.state, "user", None)
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def require_user(
+    request: Request, *, roles: frozenset[str] | None = None, allow_stale: bool = False
+) -> User:
+    """The signed-in user, refused when absent, disabled or not in ``roles``.
+
+    A user who must change their one-time password may do nothing else
+    (``allow_stale`` is for the password page itself and logout).
+    """
+    user = user_of(request)
+    if user is None:
+        raise Refused(401, "login_required")
+    by_token = getattr(request.state, "auth_via", None) == "token"
+    if user.must_change_password and not allow_stale and not by_token:
+        raise Refused(403, "password_change_required")
+    if roles is not None and user.role not in roles:
+        raise Refused(403, "role_forbidden")
+    return user
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking store/accounts call in the thread pool; store errors become 4xx."""
+    try:
+        return await run_in_threadpool(fn, *args, **kwargs)
+    except TicketError as exc:
+        raise store_refusal(exc) from exc
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use (also before login)."""
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+def flash(request: Request, code: str, kind: str = "ok", detail: str = "") -> None:
+    """A message shown once on the next page (after a redirect)."""
+    items = list(request.session.get("flash", []))[-4:]
+    items.append({"code": code, "kind": kind, "detail": detail[:300]})
+    request.session["flash"] = items
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> Any:
+    console = console_of(request)
+    flashes = request.session.pop("flash", []) if "session" in request.scope else []
+    base = {
+        "user": user_of(request),
+        "csrf": csrf_token(request) if "session" in request.scope else "",
+        "M": console.messages,
+        "flashes": flashes,
+        "path": request.url.path,
+    }
+    base.update(context)
+    return console.templates.TemplateResponse(request, name, base, status_code=status)
