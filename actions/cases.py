@@ -22,10 +22,12 @@ from actions.common import (
     channel_of,
     format_deadline,
     message_key,
+    request_id,
     response_text,
     store,
     transcript,
 )
+from actions.corrections import Correction, parse_correction
 from bot.privacy import mask_phone
 from bot.tickets import NewTicket, TicketError
 
@@ -47,6 +49,10 @@ CASE_SLOTS = (
     "case_category",
     "case_category_confidence",
 )
+#: the answers a citizen gives; changing one after the read-back asks to confirm again
+ANSWER_SLOTS = frozenset({"case_description", "case_place", "case_time", "contact_phone"})
+#: entities that fill an answer slot by themselves (see the slot mappings in case.yml)
+ANSWER_ENTITIES = frozenset({"place", "time", "phone"})
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
 
 
@@ -100,6 +106,19 @@ def _opening_turn(tracker: Tracker) -> bool:
     return False
 
 
+def _correction(tracker: Tracker) -> Correction | None:
+    """The correction in the latest message, never in the one that opened the case."""
+    text = tracker.latest_message.get("text") or ""
+    if not text or text.startswith("/") or _opening_turn(tracker):
+        return None
+    return parse_correction(text)
+
+
+def _carries_answer_entity(tracker: Tracker) -> bool:
+    entities = tracker.latest_message.get("entities") or []
+    return any(entity.get("entity") in ANSWER_ENTITIES for entity in entities)
+
+
 class ValidateCaseForm(FormValidationAction):
     """Checks each answer; any change after the read-back asks for confirmation again."""
 
@@ -115,21 +134,49 @@ class ValidateCaseForm(FormValidationAction):
             requested = tracker.get_slot("requested_slot")
             return [SlotSet(requested, tracker.slots.get(requested))] if requested else []
         events = await super().run(dispatcher, tracker, domain)
+        requested = tracker.get_slot("requested_slot")
+        correction = _correction(tracker)
+        if correction is not None:
+            events.extend(self._apply(correction, requested, dispatcher, tracker))
         changed = {
-            e["name"]
+            e["name"]: e.get("value")
             for e in events
-            if e.get("event") == "slot"
-            and e["name"] != "case_confirmed"
-            and e["name"] != "requested_slot"
+            if e.get("event") == "slot" and e["name"] in ANSWER_SLOTS
         }
-        if tracker.get_slot("requested_slot") == "case_confirmed" and changed & {
-            "case_description",
-            "case_place",
-            "case_time",
-            "contact_phone",
-        }:
-            # The citizen corrected something at the read-back: read it back again.
+        if requested == "case_confirmed" and changed:
+            # The citizen corrected something at the read-back: read it back again
+            # (or first ask again for what they said was wrong).
+            if all(value is not None for value in changed.values()):
+                dispatcher.utter_message(response="utter_case_corrected")
             events.append(SlotSet("case_confirmed", None))
+        return events
+
+    def _apply(
+        self,
+        correction: Correction,
+        requested: str | None,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+    ) -> list[EventType]:
+        """Slot events for "不对，地址是…": the named answer changes, nothing else does."""
+        if correction.slot == requested == "case_description":
+            return []  # "问题是……" answers the question; the whole text is the description
+        events: list[EventType] = []
+        if requested not in (None, "case_confirmed", correction.slot):
+            # The form took the message as the answer to its question; it was not one.
+            events.append(SlotSet(requested, None))
+        value = correction.value
+        if value is not None and correction.slot == "contact_phone":
+            found = _PHONE.search(value.replace(" ", ""))
+            value = found.group(1) if found else None
+        if (
+            value is not None
+            and correction.slot == "case_description"
+            and len(value) < MIN_DESCRIPTION_CHARS
+        ):
+            dispatcher.utter_message(response="utter_case_description_too_short")
+            value = None
+        events.append(SlotSet(correction.slot, value))
         return events
 
     def validate_case_description(
@@ -178,7 +225,9 @@ class ValidateCaseForm(FormValidationAction):
     ) -> dict[str, Any]:
         if value is True:
             return {"case_confirmed": True}
-        dispatcher.utter_message(response="utter_ask_what_to_change")
+        if _correction(tracker) is None and not _carries_answer_entity(tracker):
+            # "不对" alone: ask what to change. "不对，地址是…" is handled in run().
+            dispatcher.utter_message(response="utter_ask_what_to_change")
         return {"case_confirmed": None}
 
 
@@ -234,6 +283,7 @@ class ActionSubmitCase(Action):
             category_confidence=tracker.get_slot("case_category_confidence"),
             transcript=transcript(tracker, since_action="action_start_case"),
             attachments=attachments(tracker, since_action="action_start_case"),
+            facts={"request_id": request_id(tracker)},
         )
         try:
             ticket = store().create(new)

@@ -87,6 +87,20 @@ def message_key(tracker: Tracker, purpose: str) -> str:
     return f"{channel_of(tracker)}:{tracker.sender_id}:{message_id}:{purpose}"
 
 
+def request_id(tracker: Tracker) -> str | None:
+    """The request id the channel gave the latest message (``connectors.ops`` sets it).
+
+    Also bound to this task's log records, so the action server's log lines, the
+    Rasa server's and the ticket (its ``facts``) carry the same id.
+    """
+    from bot.logging import request_id_var
+
+    value = (tracker.latest_message.get("metadata") or {}).get("request_id")
+    value = str(value) if value else None
+    request_id_var.set(value)
+    return value
+
+
 def local_now() -> datetime:
     return datetime.now(ZoneInfo(get_settings().timezone))
 

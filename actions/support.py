@@ -83,6 +83,29 @@ class ActionHandoff(Action):
         return open_callback(dispatcher, tracker, domain)
 
 
+def consecutive_fallbacks(tracker: Tracker) -> int:
+    """How many user turns in a row, ending with the latest, the bot did not understand.
+
+    Counted from the conversation itself rather than a counter slot, so that an
+    understood message in between starts the count again ("连续两次没听懂"); a
+    handoff (which sets ``fallback_count`` to 0) starts it again too.
+    """
+    count = 0
+    fell_back = True  # the latest message, which triggered this fallback
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "slot" and event.get("name") == "fallback_count" and not event.get("value"):
+            break  # a person was brought in already: count afresh
+        if kind == "action" and event.get("name") == "action_fallback":
+            fell_back = True
+        elif kind == "user":
+            if not fell_back:
+                break
+            count += 1
+            fell_back = False
+    return count
+
+
 class ActionFallback(Action):
     """Say honestly that we did not understand; the second time in a row, bring a person in."""
 
@@ -92,7 +115,7 @@ class ActionFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        count = int(tracker.get_slot("fallback_count") or 0) + 1
+        count = consecutive_fallbacks(tracker)
         if count >= FALLBACKS_BEFORE_HANDOFF:
             return open_callback(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_default")

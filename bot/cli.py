@@ -24,15 +24,28 @@ def _mount() -> None:
 
     _tickets(app)
 
+    from bot.console.commands import register as _console
+
+    _console(app)
+
     runner.register(app)
 
     from nlu.commands import register as _nlu
 
     _nlu(app)
 
+    from bot.evaluate import register as _evaluate
+    from nlu.commands import eval_app
+
+    _evaluate(eval_app)
+
     from connectors.hotline.commands import register as _hotline
 
     _hotline(app)
+
+    from bot.supervision_commands import register as _supervision
+
+    _supervision(app)
 
 
 def main() -> None:

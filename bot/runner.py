@@ -38,6 +38,10 @@ class Service:
     health_url: str
     public_url: str
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    #: environment on top of the shared one (scale-out: each Rasa server's action server)
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    restarts: int = 0
 
 
 def rasa_environment(settings: Settings) -> dict[str, str]:
@@ -102,7 +106,113 @@ def services(settings: Settings, model: Path) -> list[Service]:
         health_url=f"http://127.0.0.1:{settings.rasa_port}/status?token={settings.effective_rasa_token}",
         public_url=f"http://{host}:{settings.rasa_port}/webhooks/rest/webhook",
     )
-    return [action, rasa]
+    console_service = Service(
+        name="staff console",
+        command=[sys.executable, "-m", "bot.console", "--model", str(model)],
+        health_url=f"http://127.0.0.1:{settings.console_port}/healthz",
+        public_url=f"http://{host}:{settings.console_port}/",
+    )
+    return [action, rasa, console_service]
+
+
+PROFILES = ("default", "production")
+
+
+def check_production(settings: Settings) -> list[str]:
+    """What the production profile needs and is missing (empty: ready to start).
+
+    Several Rasa servers must share conversations and locks, so SQLite files and
+    the in-memory lock store are refused rather than silently splitting state.
+    """
+    problems = []
+    for name in ("database_url", "tracker_store_url"):
+        if not getattr(settings, name).startswith("postgresql"):
+            problems.append(f"{name.upper()} must be a postgresql:// URL (docs/deploy.md)")
+    if settings.database_url == settings.tracker_store_url:
+        # Rasa's tracker table is called `events`, like the ticket audit table.
+        problems.append("DATABASE_URL and TRACKER_STORE_URL must be different databases")
+    if not settings.redis_url:
+        problems.append("REDIS_URL must be set: the Rasa servers share a Redis lock store")
+    return problems
+
+
+def _moved(service: Service, port: int, name: str, env: dict[str, str]) -> Service:
+    """A copy of ``service`` listening on ``port`` (the one-server command is the template)."""
+    old = str(service.port)
+    command = list(service.command)
+    command[command.index("--port") + 1] = str(port)
+    return Service(
+        name=name,
+        command=command,
+        health_url=service.health_url.replace(f":{old}/", f":{port}/"),
+        public_url=service.public_url.replace(f":{old}/", f":{port}/"),
+        env=env,
+        port=port,
+    )
+
+
+def scale_out(
+    settings: Settings,
+    planned: list[Service],
+    *,
+    rasa_servers: int,
+    action_servers: int,
+    logging_config: Path | None,
+) -> list[Service]:
+    """N action servers on ACTION_PORT.., M Rasa servers on RASA_PORT.. (consecutive).
+
+    Rasa server i calls action server i mod N (static round robin: a Rasa server
+    keeps one keep-alive pool, and a dead action server costs only the
+    conversations on its Rasa servers an apology until it is restarted). Every
+    child logs through ``logging_config`` (masked, JSON in production).
+    """
+    action = next(s for s in planned if s.name == "action server")
+    rasa = next(s for s in planned if s.name == "Rasa server")
+    action.port, rasa.port = settings.action_port, settings.rasa_port
+    others = [s for s in planned if s not in (action, rasa)]
+    actions = []
+    for index in range(action_servers):
+        name = "action server" if action_servers == 1 else f"action server {index + 1}"
+        moved = _moved(action, settings.action_port + index, name,
+                       {"CITIZENBOT_SERVICE": f"actions-{index + 1}"})
+        if logging_config:
+            moved.command += ["--logging-config_file", str(logging_config)]
+        actions.append(moved)
+    rasas = []
+    for index in range(rasa_servers):
+        target = actions[index % action_servers]
+        name = "Rasa server" if rasa_servers == 1 else f"Rasa server {index + 1}"
+        env = {"CITIZENBOT_SERVICE": f"rasa-{index + 1}"}
+        if action_servers > 1 or rasa_servers > 1:
+            env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{target.port}/webhook"
+        if index > 0:
+            env["TELEGRAM_POLLING"] = "false"  # one poller per bot token, or Telegram refuses
+        moved = _moved(rasa, settings.rasa_port + index, name, env)
+        if logging_config:
+            moved.command += ["--logging-config-file", str(logging_config)]
+        rasas.append(moved)
+    return [*actions, *rasas, *others]
+
+
+def _start(service: Service, env: dict[str, str]) -> None:
+    # Children get their own process group so Ctrl-C reaches them only through us.
+    service.process = subprocess.Popen(
+        service.command, cwd=ROOT, env={**env, **service.env}, start_new_session=True
+    )
+
+
+def _write_process_table(settings: Settings, running: list[Service]) -> None:
+    """var/run/processes.json: name, pid, port of each child (ops scripts, fault tests)."""
+    import json
+
+    path = settings.var_dir / "run" / "processes.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = [
+        {"name": s.name, "pid": s.process.pid if s.process else None, "port": s.port,
+         "health_url": s.health_url, "restarts": s.restarts}
+        for s in running
+    ]
+    path.write_text(json.dumps(table, indent=2))
 
 
 def _wait_healthy(service: Service, deadline: float) -> None:
@@ -144,13 +254,40 @@ def run(
     model_file: Path | None = typer.Option(
         None, "--model", help="serve this model file instead of the one for the current inputs"
     ),
+    telegram_polling: bool = typer.Option(
+        False, "--telegram-polling", help="Telegram: poll for updates instead of the webhook (dev)"
+    ),
+    profile: str = typer.Option(
+        "default", "--profile",
+        help="default: SQLite, one of each; production: PostgreSQL + Redis required, "
+        "JSON logs, crashed processes restarted (docs/deploy.md)",
+    ),
+    rasa_servers: int = typer.Option(
+        1, "--rasa-servers", min=1, help="Rasa servers on RASA_PORT, RASA_PORT+1, …"
+    ),
+    action_servers: int = typer.Option(
+        1, "--action-servers", min=1, help="action servers on ACTION_PORT, ACTION_PORT+1, …"
+    ),
 ) -> None:
     """Start the Rasa server, the action server and the console; Ctrl-C stops them."""
+    from bot.logging import ENV_JSON, install, write_config
     from bot.model import ensure_model
     from bot.tickets import TicketStore
 
     settings = get_settings()
+    production = profile == "production"
+    if profile not in PROFILES:
+        console.print(f"[red]unknown profile {profile!r}[/red] (one of {', '.join(PROFILES)})")
+        raise typer.Exit(2)
+    problems = check_production(settings) if production else []
+    if not production and rasa_servers > 1 and not settings.redis_url:
+        problems.append("several Rasa servers need REDIS_URL (a shared lock store)")
+    if problems:
+        for problem in problems:
+            console.print(f"[red]{problem}[/red]")
+        raise typer.Exit(2)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
+    install(service="runner", json_lines=production, level=settings.log_level)
     TicketStore(settings.database_url, upgrade=True)
     try:
         model = model_file or ensure_model(train=not no_train)
@@ -160,7 +297,14 @@ def run(
         console.print(f"[red]{error}[/red] — run `citizenbot train` first")
         raise typer.Exit(1) from error
 
-    env = {**os.environ, **rasa_environment(settings), "SANIC_HOST": settings.host}
+    env = {**os.environ, **rasa_environment(settings), "SANIC_HOST": settings.host,
+           ENV_JSON: "1" if production else "0"}
+    logging_config = write_config(
+        settings.var_dir / "run" / "logging.json", json_lines=production,
+        level=settings.log_level,
+    )
+    if telegram_polling:
+        env["TELEGRAM_POLLING"] = "true"  # read by connectors.telegram in the Rasa server
     running: list[Service] = []
     stopping = False
 
@@ -172,21 +316,32 @@ def run(
     signal.signal(signal.SIGTERM, on_signal)
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        for service in services(settings, model):
-            # Children get their own process group so Ctrl-C reaches them only through us.
-            service.process = subprocess.Popen(
-                service.command, cwd=ROOT, env=env, start_new_session=True
-            )
+        planned = scale_out(
+            settings, services(settings, model), rasa_servers=rasa_servers,
+            action_servers=action_servers, logging_config=logging_config,
+        )
+        for service in planned:
+            _start(service, env)
             running.append(service)
         for service in running:
             _wait_healthy(service, deadline)
+        _write_process_table(settings, running)
         _print_ready(settings, running, model)
         while not stopping:
             for service in running:
                 if service.process and service.process.poll() is not None:
-                    raise RuntimeError(
-                        f"{service.name} exited with code {service.process.returncode}"
-                    )
+                    if not production:
+                        raise RuntimeError(
+                            f"{service.name} exited with code {service.process.returncode}"
+                        )
+                    # production: a crashed child is restarted (backoff up to 30 s);
+                    # its peers keep serving meanwhile
+                    service.restarts += 1
+                    console.print(f"[yellow]{service.name} exited with code "
+                                  f"{service.process.returncode}; restarting[/yellow]")
+                    time.sleep(min(30.0, 0.5 * 2 ** min(service.restarts, 6)))
+                    _start(service, env)
+                    _write_process_table(settings, running)
             time.sleep(0.5)
     except RuntimeError as error:
         console.print(f"[red]{error}[/red]")
@@ -206,6 +361,8 @@ def _print_ready(settings: Settings, running: list[Service], model: Path) -> Non
     table.add_row("tickets", settings.database_url)
     table.add_row("conversations", settings.tracker_store_url)
     table.add_row("model", model.name)
+    demo = f"http://{settings.host}:{settings.rasa_port}/webchat/demo.html"
+    table.add_row("web chat demo / 网页客服演示", demo)
     console.print(table)
     console.print(
         "Try / 试一试:\n"

@@ -160,6 +160,11 @@ class Settings:
     telegram_api_base: str = field(
         default="https://api.telegram.org/bot", metadata={"help": "Telegram Bot API base URL"}
     )
+    telegram_polling: bool = field(
+        default=False,
+        metadata={"help": "Telegram: long polling instead of the webhook (development; "
+                  "`citizenbot run --telegram-polling`)"},
+    )
 
     def __post_init__(self) -> None:
         # Derived defaults depend on other fields, so they are filled here once.

@@ -127,7 +127,9 @@ async def notify(request: Request) -> Response:
     record = await call(console.accounts.notification, view.number)
     event = record["event"] if record else ("close" if view.status.value == "closed" else "reply")
     status = await console.extras["notifier"].notify(view.number, event)
-    return _json({"status": status, "notification": await call(console.accounts.notification, view.number)})  # noqa: E501
+    return _json(
+        {"status": status, "notification": await call(console.accounts.notification, view.number)}
+    )
 
 
 async def departments(request: Request) -> Response:

@@ -18,7 +18,17 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.console import api, auth, queues, tickets, upload, users
+from bot.console import (
+    api,
+    auth,
+    open311,
+    opendata_pages,
+    queues,
+    supervision,
+    tickets,
+    upload,
+    users,
+)
 from bot.console.accounts import Accounts
 from bot.console.core import (
     STATIC,
@@ -30,7 +40,7 @@ from bot.console.core import (
     render,
 )
 from bot.console.notify import Notifier
-from bot.console.security import SecurityMiddleware
+from bot.console.security import HeadersMiddleware, SecurityMiddleware
 from bot.settings import Settings, get_settings
 from bot.tickets.store import TicketStore
 
@@ -43,6 +53,7 @@ HEADERS = {
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     ),
+    "Cache-Control": "no-store",
 }
 
 
@@ -80,7 +91,7 @@ def create_app(settings: Settings | None = None, store: TicketStore | None = Non
         settings=settings,
         store=store,
         accounts=accounts,
-        templates=make_templates(),
+        templates=make_templates(settings.timezone),
         messages=messages,
     )
     console.extras["notifier"] = Notifier(settings, store, accounts)
@@ -92,6 +103,8 @@ def create_app(settings: Settings | None = None, store: TicketStore | None = Non
         *users.routes,
         *upload.routes,
         *api.routes,
+        *supervision.routes,
+        *opendata_pages.routes,
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
     ]
     middleware = [
@@ -105,6 +118,7 @@ def create_app(settings: Settings | None = None, store: TicketStore | None = Non
         ),
         Middleware(SecurityMiddleware, accounts=accounts, messages=messages),
     ]
+    middleware.insert(0, Middleware(HeadersMiddleware, headers=HEADERS))
     app = Starlette(
         routes=routes,
         middleware=middleware,
@@ -112,12 +126,5 @@ def create_app(settings: Settings | None = None, store: TicketStore | None = Non
     )
     app.state.console = console
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    open311.install(app)
     return app

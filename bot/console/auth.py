@@ -44,9 +44,7 @@ async def login(request: Request) -> Response:
         flash(request, "login_failed", "error")
         return render(request, "login.html", status=401, next=target)
     request.session.clear()
-    request.session.update(
-        uid=user.id, epoch=user.session_epoch, csrf=secrets.token_urlsafe(32)
-    )
+    request.session.update(uid=user.id, epoch=user.session_epoch, csrf=secrets.token_urlsafe(32))
     if user.must_change_password:
         return RedirectResponse("/password", status_code=303)
     return RedirectResponse(target, status_code=303)

@@ -13,8 +13,10 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import jinja2
 from starlette.concurrency import run_in_threadpool
@@ -96,7 +98,21 @@ class Console:
         return route.department if route else None
 
 
-def make_templates() -> Jinja2Templates:
+def local_time(value: str | None, tz: ZoneInfo) -> str:
+    """An ISO time (audit events, transcripts) as staff read it: local, to the minute."""
+    if not value:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)[:16]
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(tz)
+    return parsed.strftime("%Y-%m-%d %H:%M")
+
+
+def make_templates(timezone: str = "Asia/Shanghai") -> Jinja2Templates:
+    tz = ZoneInfo(timezone)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,  # citizens' text is shown as text, always
@@ -104,6 +120,7 @@ def make_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["local"] = lambda value: local_time(value, tz)
     return Jinja2Templates(env=env)
 
 

@@ -73,7 +73,8 @@ class Notifier:
                 # never the URL: it carries the token
                 error = f"Rasa answered HTTP {response.status_code}: {response.text[:200]}"
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {str(exc).replace(token, '***')[:200]}"
+            text = str(exc).replace(token, "***") if len(token) >= 8 else str(exc)
+            error = f"{type(exc).__name__}: {text[:200]}"
         status = "failed" if error else "sent"
         if error:
             log.warning("notify %s failed: %s", view.number, error)

@@ -84,7 +84,7 @@ class SecurityMiddleware:
 
         length = headers.get("content-length")
         content_type = headers.get("content-type", "")
-        is_upload = content_type.startswith("multipart/form-data")
+        is_upload = content_type.startswith(("multipart/form-data", "application/octet-stream"))
         if not is_upload and length and length.isdigit() and int(length) > MAX_BODY:
             await _refusal(scope, 413, "too_large", self.messages)(scope, receive, send)
             return
@@ -149,3 +149,25 @@ def json_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("JSON object expected")
     return value
+
+
+class HeadersMiddleware:
+    """Security headers on every answer: no framing, no sniffing, scripts only from us."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -176,11 +176,17 @@ async def perform(
         if not values["department"]:
             raise Refused(422, "department_required")
         return await call(
-            store.transfer, n, values["department"], values["reason"], actor,
+            store.transfer,
+            n,
+            values["department"],
+            values["reason"],
+            actor,
             expected_version=version,
-        )  # fmt: skip
+        )
     if name == "return":
-        return await call(store.transfer, n, None, values["reason"], actor, expected_version=version)
+        return await call(
+            store.transfer, n, None, values["reason"], actor, expected_version=version
+        )
     if name == "start":
         return await call(store.start, n, actor, expected_version=version)
     if name == "reply":
@@ -201,10 +207,14 @@ async def perform(
         if solved not in ("yes", "no", "true", "false", "1", "0"):
             raise Refused(422, "bad_solved")
         return await call(
-            store.rate, n, int(score_text) if score_text else None,
-            solved in ("yes", "true", "1"), values["comment"], actor,
+            store.rate,
+            n,
+            int(score_text) if score_text else None,
+            solved in ("yes", "true", "1"),
+            values["comment"],
+            actor,
             expected_version=version,
-        )  # fmt: skip
+        )
     # merge and escalate take no expected_version: compare it here before acting
     if version is not None and version != view.version:
         raise Refused(409, "conflict")
@@ -290,8 +300,10 @@ async def ticket_action(request: Request) -> Response:
         )
     flash(request, f"done_{name}")
     return RedirectResponse(
-        f"/tickets/{view.number}", status_code=303, background=notification_task(console, view.number, name)
-    )  # fmt: skip
+        f"/tickets/{view.number}",
+        status_code=303,
+        background=notification_task(console, view.number, name),
+    )
 
 
 async def retry_notification(request: Request) -> Response:

@@ -158,3 +158,36 @@ resolved_contacts = Table(
     Column("created_at", DateTime, nullable=False),
     Index("ix_resolved_contacts_created_at", "created_at"),
 )
+
+#: 预警 surge warnings of the early-warning rule (bot/supervision/surge.py), one row per
+#: surge episode of a category × district: consecutive flagged days extend ``last_day``.
+warnings = Table(
+    "warnings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("category", String(32), nullable=False),
+    Column("district", String(64), nullable=False),
+    Column("first_day", String(10), nullable=False),
+    Column("last_day", String(10), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("baseline", Float, nullable=False),
+    Column("p_value", Float, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("acknowledged_at", DateTime),
+    Column("acknowledged_by", String(64)),
+    UniqueConstraint("category", "district", "first_day", name="uq_warnings_episode"),
+    Index("ix_warnings_last_day", "last_day"),
+)
+
+#: Open311 GeoReport v2 API keys (bot/console/open311.py): only a SHA-256 of the key
+#: is kept (keys are long random strings, shown once).
+open311_keys = Table(
+    "open311_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("label", String(64), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+)

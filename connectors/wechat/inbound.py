@@ -62,7 +62,10 @@ def sign(*parts: str) -> str:
 
 
 def _same(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected, str(given))
+    # bytes: compare_digest refuses non-ASCII str (a forged signature must be a 403, not a 500)
+    return bool(given) and hmac.compare_digest(
+        expected.encode(), str(given).encode("utf-8", "surrogatepass")
+    )
 
 
 class Verifier:

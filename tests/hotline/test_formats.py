@@ -77,7 +77,7 @@ def test_jsonl_in_each_encoding(tmp_path: Path, encoding: str, bom: bool) -> Non
 
 def test_explicit_encoding_and_format_are_obeyed(tmp_path: Path) -> None:
     path = write_text(tmp_path / "calls.dat", TEXT_CALLS, "gb18030")
-    calls, problems, reader = read(path, format="text", encoding="gb18030")
+    calls, problems, _ = read(path, format="text", encoding="gb18030")
     assert len(calls) == 2 and problems == []
     # read as UTF-8 on purpose: every Chinese line is reported, nothing is guessed
     calls, problems, _ = read(path, format="text", encoding="utf-8")

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.tickets.schema import resolved_contacts, tickets
@@ -41,7 +40,7 @@ INQUIRY = call(
 TEXT_CALLS = (
     "# T-REPORT 2026-11-27T10:00:00+08:00 13900001111\n"
     "坐席：您好，12345热线。\n"
-    "市民：我要举报，人民路有个工地半夜施工，吵得没法睡觉。\n"
+    "市民：我要举报，人民路有家黑作坊无证经营，还往河里偷排污水。\n"
     "坐席：好的，已经帮您记录下来。\n"
     "\n"
     "# T-SUGGEST 2026-11-27 10:05:00\n"

@@ -1,0 +1,345 @@
+"""Operations channel: readiness, metrics, request ids and a polite answer when actions fail.
+
+Declared in ``credentials.yml`` like a chat channel because an ``InputChannel``
+is the one documented way to add routes to the Rasa server:
+
+* ``GET /webhooks/ops/health`` — the process answers (liveness).
+* ``GET /webhooks/ops/ready`` — 200 only when the model is loaded and the
+  tracker store, the ticket database, the lock store (Redis) and the action
+  server all answer; 503 with the failing checks otherwise. A load balancer
+  takes a server out of rotation on 503.
+* ``GET /webhooks/ops/metrics`` — Prometheus text format (:mod:`bot.metrics`).
+
+Loading this module also installs small hooks into Rasa (one place, idempotent),
+because Rasa 3.6 has no plugin point for them:
+
+* ``Agent.handle_message``: gives each message a request id (kept in the
+  message metadata, so the tracker and the action server see it, and in a
+  context variable, so every log line carries it), takes a channel-provided
+  ``metadata.message_id`` as the message id (the REST channel cannot pass one
+  otherwise, and ticket idempotency keys are built from it), counts messages
+  per channel, and turns a failure of the action server, the lock store (Redis)
+  or the tracker store (PostgreSQL) into ``utter_service_error`` — Rasa would
+  answer nothing at all (the REST channel swallows the exception).
+* ``RemoteAction.run`` / ``MessageProcessor._run_action``: Rasa's default on an
+  unreachable action server is to log, drop the action's events and carry on,
+  which leaves the citizen with no answer or a half one and saves a
+  conversation that skipped a step. Instead the turn is abandoned *without
+  saving the tracker*, so the conversation is exactly as before the message and
+  the citizen's retry (same message id) replays it cleanly; any ticket the lost
+  turn did create is found again by its idempotency key.
+* ``MessageProcessor.parse_message``: NLU latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot import logging as bot_logging
+from bot import metrics
+
+logger = logging.getLogger(__name__)
+
+#: response the citizen gets when the action server fails (bot/domain/chat.yml)
+SERVICE_ERROR_RESPONSE = "utter_service_error"
+FALLBACK_APOLOGY = "抱歉，系统暂时出了点问题，您的消息没有丢。请稍后再发一次。"
+#: seconds each readiness check may take
+CHECK_TIMEOUT = 3.0
+
+_action_failure: contextvars.ContextVar[BaseException | None] = contextvars.ContextVar(
+    "citizenbot_action_failure", default=None
+)
+
+
+class ActionServerUnavailable(Exception):
+    """The action server could not run an action; the turn is abandoned unsaved."""
+
+
+# -- hooks into Rasa ------------------------------------------------------------------
+
+
+def _request_id(message: UserMessage) -> str:
+    metadata = message.metadata if isinstance(message.metadata, dict) else {}
+    if not isinstance(message.metadata, dict):
+        message.metadata = metadata
+    request_id = str(metadata.get("request_id") or bot_logging.request_id_var.get() or "")
+    if not request_id:
+        request_id = uuid.uuid4().hex
+    metadata["request_id"] = request_id
+    given = metadata.get("message_id")
+    if isinstance(given, (str, int)) and str(given):
+        message.message_id = str(given)
+    return request_id
+
+
+def _apology(agent: Any) -> str:
+    domain = getattr(getattr(agent, "processor", None), "domain", None)
+    variants = (getattr(domain, "responses", None) or {}).get(SERVICE_ERROR_RESPONSE) or []
+    for variant in variants:
+        if variant.get("text"):
+            return str(variant["text"])
+    return FALLBACK_APOLOGY
+
+
+def _dependency(error: BaseException) -> str | None:
+    """Which backing service ``error`` says is down, if any (None: a bug, re-raised)."""
+    if isinstance(error, ActionServerUnavailable):
+        return "action_server"
+    from rasa.core.lock_store import LockError
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, (RedisError, LockError)):
+        return "lock_store"
+    if isinstance(error, DBAPIError):
+        return "tracker_store"
+    return None
+
+
+def _wrap_handle_message(original: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def handle_message(self: Any, message: UserMessage) -> Any:
+        request_id = _request_id(message)
+        token = bot_logging.request_id_var.set(request_id)
+        channel = message.input_channel or "unknown"
+        metrics.MESSAGES.inc(channel)
+        begin = time.perf_counter()
+        try:
+            result = await original(self, message)
+            logger.info("message handled: channel=%s message_id=%s %.0f ms", channel,
+                        message.message_id, (time.perf_counter() - begin) * 1000)
+            return result
+        except Exception as error:
+            cause = _dependency(error)
+            if cause is None:
+                metrics.WEBHOOK_ERRORS.inc(channel)
+                raise
+            # The turn was not saved (or not started): tell the citizen to send it
+            # again; the retry replays it, and tickets are idempotent per message id.
+            metrics.SERVICE_ERRORS.inc(cause)
+            logger.error("%s unavailable, message %s not processed: %s", cause,
+                         message.message_id, error.__cause__ or error)
+            output = message.output_channel
+            await output.send_text_message(message.sender_id, _apology(self))
+            if isinstance(output, CollectingOutputChannel):
+                return output.messages
+            return None
+        finally:
+            metrics.MESSAGE_SECONDS.observe(time.perf_counter() - begin, channel)
+            bot_logging.request_id_var.reset(token)
+
+    handle_message._citizenbot_hook = True  # type: ignore[attr-defined]
+    return handle_message
+
+
+def _wrap_remote_run(original: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(self, *args, **kwargs)
+        except Exception as error:
+            from rasa.core.actions.action import ActionExecutionRejection
+
+            if not isinstance(error, ActionExecutionRejection) and self.action_endpoint:
+                # connection refused/reset, 5xx, timeout: remember it for _run_action,
+                # which would otherwise swallow it
+                _action_failure.set(error)
+            raise
+
+    run._citizenbot_hook = True  # type: ignore[attr-defined]
+    return run
+
+
+def _wrap_run_action(original: Callable[..., Awaitable[bool]]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def _run_action(self: Any, *args: Any, **kwargs: Any) -> bool:
+        token = _action_failure.set(None)
+        try:
+            result = await original(self, *args, **kwargs)
+            failure = _action_failure.get()
+        finally:
+            _action_failure.reset(token)
+        if failure is not None:
+            raise ActionServerUnavailable(str(failure)) from failure
+        return result
+
+    _run_action._citizenbot_hook = True  # type: ignore[attr-defined]
+    return _run_action
+
+
+def _wrap_parse(original: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def parse_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        begin = time.perf_counter()
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            metrics.NLU_SECONDS.observe(time.perf_counter() - begin)
+
+    parse_message._citizenbot_hook = True  # type: ignore[attr-defined]
+    return parse_message
+
+
+def install_hooks() -> None:
+    """Patch Rasa once per process (see the module docstring for why each)."""
+    from rasa.core.actions.action import RemoteAction
+    from rasa.core.agent import Agent
+    from rasa.core.processor import MessageProcessor
+
+    targets = (
+        (Agent, "handle_message", _wrap_handle_message),
+        (RemoteAction, "run", _wrap_remote_run),
+        (MessageProcessor, "_run_action", _wrap_run_action),
+        (MessageProcessor, "parse_message", _wrap_parse),
+    )
+    for owner, name, wrap in targets:
+        current = getattr(owner, name)
+        if not getattr(current, "_citizenbot_hook", False):
+            setattr(owner, name, wrap(current))
+
+
+# -- readiness ------------------------------------------------------------------------
+
+
+def _inner_tracker_store(agent: Any) -> Any:
+    store = getattr(agent, "tracker_store", None)
+    # Rasa 3.6 wraps the configured store in an AwaitableTrackerStore
+    return getattr(store, "_tracker_store", store)
+
+
+def _sql_ping(engine: Any) -> None:
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+@functools.lru_cache(maxsize=4)
+def _ticket_engine(url: str) -> Any:
+    from sqlalchemy import create_engine
+
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if not url.startswith("sqlite"):
+        options.update(pool_size=1, max_overflow=1, connect_args={"connect_timeout": 3})
+    return create_engine(url, **options)
+
+
+async def _check(name: str, probe: Callable[[], Any], results: dict[str, str]) -> None:
+    try:
+        outcome = probe()
+        if asyncio.iscoroutine(outcome):
+            await asyncio.wait_for(outcome, CHECK_TIMEOUT)
+        results[name] = "ok"
+    except Exception as error:  # every failure is a "not ready" reason
+        results[name] = f"error: {type(error).__name__}: {error}"[:300]
+
+
+async def readiness(app: Sanic) -> dict[str, str]:
+    """Each dependency's state: ``ok`` or the error."""
+    from bot.settings import get_settings
+
+    agent = getattr(app.ctx, "agent", None)
+    results: dict[str, str] = {}
+    results["model"] = "ok" if agent is not None and agent.is_ready() else "error: not loaded"
+    loop = asyncio.get_running_loop()
+
+    def in_thread(fn: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+        return lambda: loop.run_in_executor(None, fn)
+
+    tracker_store = _inner_tracker_store(agent)
+    engine = getattr(tracker_store, "engine", None)
+    if engine is not None:
+        await _check("tracker_store", in_thread(lambda: _sql_ping(engine)), results)
+    database_url = get_settings().database_url
+    await _check(
+        "ticket_store", in_thread(lambda: _sql_ping(_ticket_engine(database_url))), results
+    )
+    lock_store = getattr(agent, "lock_store", None)
+    redis_client = getattr(lock_store, "red", None)
+    if redis_client is not None:
+        await _check("lock_store", in_thread(redis_client.ping), results)
+    endpoint = getattr(agent, "action_endpoint", None)
+    if endpoint is not None and getattr(endpoint, "url", None):
+        health = endpoint.url.rsplit("/webhook", 1)[0] + "/health"
+
+        async def action_server() -> None:
+            async with httpx.AsyncClient(timeout=CHECK_TIMEOUT) as client:
+                (await client.get(health)).raise_for_status()
+
+        await _check("action_server", action_server, results)
+    return results
+
+
+# -- the channel ----------------------------------------------------------------------
+
+
+def _count_webhook_errors(request: Request, reply: HTTPResponse) -> None:
+    """App-wide response middleware: 5xx answers on channel webhooks, per channel."""
+    path = request.path or ""
+    if reply is not None and reply.status >= 500 and path.startswith("/webhooks/"):
+        metrics.WEBHOOK_ERRORS.inc(path.split("/")[2] if path.count("/") >= 2 else path)
+
+
+class OpsInput(InputChannel):
+    """``/webhooks/ops/*``: health, readiness and metrics of this Rasa server."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "ops"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        ops = Blueprint("citizenbot_ops", __name__)
+        try:
+            Sanic.get_app().register_middleware(_count_webhook_errors, "response")
+        except Exception:  # several apps (tests): 5xx counting is optional
+            logger.debug("webhook 5xx counting not installed", exc_info=True)
+
+        @ops.route("/health", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @ops.route("/ready", methods=["GET"])
+        async def ready(request: Request) -> HTTPResponse:
+            checks = await readiness(request.app)
+            ok = all(value == "ok" for value in checks.values())
+            return response.json({"ready": ok, "checks": checks}, status=200 if ok else 503)
+
+        @ops.route("/metrics", methods=["GET"])
+        async def metrics_route(request: Request) -> HTTPResponse:
+            from bot.settings import get_settings
+
+            url = get_settings().database_url
+            loop = asyncio.get_running_loop()
+            try:
+                extra = await asyncio.wait_for(
+                    loop.run_in_executor(None, metrics.ticket_samples, url), CHECK_TIMEOUT
+                )
+                extra.append("citizenbot_ticket_store_up 1")
+            except Exception:  # metrics must answer while the DB is down
+                extra = ["citizenbot_ticket_store_up 0"]
+            return response.text(
+                metrics.render(extra=extra), content_type="text/plain; version=0.0.4"
+            )
+
+        return ops
+
+
+install_hooks()
+if os.environ.get(bot_logging.ENV_SERVICE):
+    # Started by `citizenbot run`: Rasa replaced our handlers with coloredlogs' after
+    # reading --logging-config-file; channels load after that, so take logging back.
+    bot_logging.install()
