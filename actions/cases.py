@@ -106,6 +106,34 @@ def _opening_turn(tracker: Tracker) -> bool:
     return False
 
 
+def _value_before_latest_message(tracker: Tracker, slot: str) -> Any:
+    """The slot's value before the latest user message was processed."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+    return None
+
+
+def _place_or_time(tracker: Tracker, slot: str, value: Any) -> str | None:
+    """Accept a place or time only when it answers the question asked, or corrects the read-back.
+
+    The NLU tags places and times in any message ("枫林路" was once tagged a time);
+    taken from a message that answered another question, such an entity would fill
+    the wrong answer. Corrections in the middle of the form go by cue words instead
+    (see :mod:`actions.corrections`), and the opening message never counts
+    (see :class:`ActionStartCase`).
+    """
+    if _opening_turn(tracker):
+        return None
+    requested = tracker.get_slot("requested_slot")
+    if requested not in (slot, "case_confirmed"):
+        return _value_before_latest_message(tracker, slot)
+    return str(value or "").strip() or None
+
+
 def _correction(tracker: Tracker) -> Correction | None:
     """The correction in the latest message, never in the one that opened the case."""
     text = tracker.latest_message.get("text") or ""
@@ -195,14 +223,12 @@ class ValidateCaseForm(FormValidationAction):
     def validate_case_place(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = str(value or "").strip()
-        return {"case_place": None if _opening_turn(tracker) else text or None}
+        return {"case_place": _place_or_time(tracker, "case_place", value)}
 
     def validate_case_time(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = str(value or "").strip()
-        return {"case_time": None if _opening_turn(tracker) else text or None}
+        return {"case_time": _place_or_time(tracker, "case_time", value)}
 
     def validate_contact_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

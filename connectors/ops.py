@@ -28,6 +28,8 @@ because Rasa 3.6 has no plugin point for them:
   saving the tracker*, so the conversation is exactly as before the message and
   the citizen's retry (same message id) replays it cleanly; any ticket the lost
   turn did create is found again by its idempotency key.
+* ``FailSafeTrackerStore``: no silent fallback to an empty in-memory
+  conversation when PostgreSQL fails (see :func:`_refuse_fallback`).
 * ``MessageProcessor.parse_message``: NLU latency.
 """
 
@@ -69,6 +71,21 @@ class ActionServerUnavailable(Exception):
     """The action server could not run an action; the turn is abandoned unsaved."""
 
 
+class TrackerStoreUnavailable(Exception):
+    """The tracker store (PostgreSQL) failed; the turn is abandoned unsaved."""
+
+
+def _refuse_fallback(self: Any, error: Exception) -> None:
+    """Replaces Rasa's FailSafeTrackerStore error handlers, which fall back silently.
+
+    Rasa 3.6 answers a tracker-store error by reading an *empty* conversation
+    and saving to an in-memory store: the citizen's case is forgotten mid-way,
+    and each server keeps its own diverging copy. Raising instead lets the
+    message hook apologise and the citizen resend once the database is back.
+    """
+    raise TrackerStoreUnavailable(f"{type(error).__name__}: {error}") from error
+
+
 # -- hooks into Rasa ------------------------------------------------------------------
 
 
@@ -99,6 +116,8 @@ def _dependency(error: BaseException) -> str | None:
     """Which backing service ``error`` says is down, if any (None: a bug, re-raised)."""
     if isinstance(error, ActionServerUnavailable):
         return "action_server"
+    if isinstance(error, TrackerStoreUnavailable):
+        return "tracker_store"
     from rasa.core.lock_store import LockError
     from redis.exceptions import RedisError
     from sqlalchemy.exc import DBAPIError
@@ -199,6 +218,7 @@ def install_hooks() -> None:
     from rasa.core.actions.action import RemoteAction
     from rasa.core.agent import Agent
     from rasa.core.processor import MessageProcessor
+    from rasa.core.tracker_store import FailSafeTrackerStore
 
     targets = (
         (Agent, "handle_message", _wrap_handle_message),
@@ -210,6 +230,10 @@ def install_hooks() -> None:
         current = getattr(owner, name)
         if not getattr(current, "_citizenbot_hook", False):
             setattr(owner, name, wrap(current))
+    FailSafeTrackerStore.on_tracker_store_error = _refuse_fallback  # type: ignore[method-assign]
+    FailSafeTrackerStore.on_tracker_store_retrieve_error = (  # type: ignore[method-assign]
+        _refuse_fallback
+    )
 
 
 # -- readiness ------------------------------------------------------------------------

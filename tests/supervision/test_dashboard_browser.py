@@ -223,7 +223,7 @@ def test_dashboard_charts_show_the_sql_numbers(
 
 def test_public_open_data_page(page: Any, server: str, store: TicketStore, clock: Clock) -> None:
     seed(store, clock, 120, days=14, work=True)
-    page.goto(f"{server}/open-data?since={(NOW - timedelta(days=13)).date()}&until={NOW.date()}")
+    page.goto(f"{server}/open-data?since={(NOW - timedelta(days=15)).date()}&until={NOW.date()}")
     assert "/login" not in page.url
     assert int(page.inner_text("#open-data-total")) == 120
     page.screenshot(path=str(SHOTS / "open-data.png"), full_page=True)
