@@ -53,6 +53,8 @@ CASE_SLOTS = (
 ANSWER_SLOTS = frozenset({"case_description", "case_place", "case_time", "contact_phone"})
 #: entities that fill an answer slot by themselves (see the slot mappings in case.yml)
 ANSWER_ENTITIES = frozenset({"place", "time", "phone"})
+#: an affirm at least this sure is a plain "yes", never an answer to "where" or "when"
+SURE_AFFIRM = 0.95
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
 
 
@@ -131,7 +133,23 @@ def _place_or_time(tracker: Tracker, slot: str, value: Any) -> str | None:
     requested = tracker.get_slot("requested_slot")
     if requested not in (slot, "case_confirmed"):
         return _value_before_latest_message(tracker, slot)
+    if requested == slot and _just_yes(tracker):
+        return None  # "好的" is not a place: ask again
     return str(value or "").strip() or None
+
+
+def _just_yes(tracker: Tracker) -> bool:
+    """A plain "好的/可以": a sure ``affirm`` carrying no place, time or phone.
+
+    The form takes ``affirm`` messages as answers, because the NLU sometimes reads
+    a short answer such as "这个星期" as one (with less confidence).
+    """
+    intent = tracker.latest_message.get("intent") or {}
+    return (
+        intent.get("name") == "affirm"
+        and float(intent.get("confidence") or 0.0) >= SURE_AFFIRM
+        and not _carries_answer_entity(tracker)
+    )
 
 
 def _correction(tracker: Tracker) -> Correction | None:
@@ -239,6 +257,10 @@ class ValidateCaseForm(FormValidationAction):
         found = _PHONE.search(text.replace(" ", ""))
         if found:
             return {"contact_phone": found.group(1)}
+        if _just_yes(tracker):
+            # "可以" to "方便留个手机号吗": the number comes next
+            dispatcher.utter_message(response="utter_phone_please")
+            return {"contact_phone": None}
         intent = tracker.latest_message.get("intent", {}).get("name")
         if intent == "deny" or not re.search(r"\d", text):
             # No number given at all: the citizen declines, which is their right.

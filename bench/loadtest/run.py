@@ -113,7 +113,7 @@ def main() -> None:
                 table.add_row(str(servers), path, count, *result.row()[1:])
     finally:
         recording.stop()
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":

@@ -218,3 +218,38 @@ async def test_long_button_payloads_are_stored() -> None:
         "message_id": 1, "date": 0, "chat": {"id": chat, "type": "private"}, "text": "?",
         "reply_markup": markup.to_dict()})), TEXTS)
     assert isinstance(pressed, Button) and pressed.title == "就是这里"
+
+
+async def test_polling_mode_feeds_the_same_handler(tmp_path: Any) -> None:
+    """``citizenbot run --telegram-polling``: getUpdates instead of the webhook (no Rasa)."""
+    from bot.settings import Settings
+    from tests.telegram_api import TelegramApi
+
+    api = TelegramApi(token=TOKEN).start()
+    received: list[Any] = []
+
+    async def bot(message: Any) -> None:
+        received.append(message)
+        await message.output_channel.send_text_message(message.sender_id, f"收到：{message.text}")
+
+    settings = Settings(var_dir=tmp_path, telegram_token=TOKEN, telegram_api_base=api.base_url,
+                        telegram_polling=True)
+    channel = TelegramInput(settings=settings, store=MemoryStore())
+    channel.blueprint(bot)
+    await channel.start()
+    try:
+        assert channel.application is not None
+        chat = new_chat()
+        update = message_update(chat, text="你好")
+        api.updates.extend([update, update])  # the same update twice: processed once
+        for _ in range(100):
+            if api.of("sendMessage", chat):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        assert [m.text for m in received] == ["你好"]
+        assert api.texts(chat) == ["收到：你好"]
+        assert received[0].input_channel == "telegram" and received[0].sender_id == str(chat)
+    finally:
+        await channel.stop()
+        api.stop()
