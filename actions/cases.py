@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -28,6 +28,7 @@ from actions.common import (
     transcript,
 )
 from actions.corrections import Correction, parse_correction
+from actions.support import handle_emergency, matched_emergency
 from bot.privacy import mask_phone
 from bot.tickets import NewTicket, TicketError
 
@@ -79,12 +80,19 @@ class ActionStartCase(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        text = (tracker.latest_message.get("text") or "").strip()
+        emergency = matched_emergency(text)
+        if emergency:
+            # Understood as a complaint or a request for help, but it names a fire,
+            # a gas leak, a crime or an emergency: the number to call comes first,
+            # and no form runs before it (the ticket is filed at once).
+            events = handle_emergency(dispatcher, tracker, emergency)
+            return [*events, FollowupAction("action_listen")]
         intent = tracker.latest_message.get("intent", {}).get("name")
         kind = KIND_BY_INTENT.get(intent or "", "complaint")
         dispatcher.utter_message(response=f"utter_case_start_{'help' if kind == 'help' else kind}")
         events: list[EventType] = [SlotSet(slot, None) for slot in CASE_SLOTS]
         events.append(SlotSet("case_kind", kind))
-        text = (tracker.latest_message.get("text") or "").strip()
         if len(text) >= MIN_DESCRIPTION_CHARS and not text.startswith("/"):
             events.append(SlotSet("case_description", text))
             events.extend(_routing_slots(tracker.latest_message))
@@ -228,6 +236,8 @@ class ValidateCaseForm(FormValidationAction):
     def validate_case_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if value is None:
+            return {"case_description": None}  # reset by action_start_case: nothing to check
         text = str(value or "").strip()
         if len(text) < MIN_DESCRIPTION_CHARS:
             dispatcher.utter_message(response="utter_case_description_too_short")
@@ -251,6 +261,8 @@ class ValidateCaseForm(FormValidationAction):
     def validate_contact_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if value is None:
+            return {"contact_phone": None}  # reset by action_start_case: nothing to check
         text = str(value or "").strip()
         if text == DECLINED:
             return {"contact_phone": DECLINED}
@@ -273,6 +285,8 @@ class ValidateCaseForm(FormValidationAction):
     ) -> dict[str, Any]:
         if value is True:
             return {"case_confirmed": True}
+        if value is None:
+            return {"case_confirmed": None}  # reset, not a "no"
         if _correction(tracker) is None and not _carries_answer_entity(tracker):
             # "不对" alone: ask what to change. "不对，地址是…" is handled in run().
             dispatcher.utter_message(response="utter_ask_what_to_change")

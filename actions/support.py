@@ -129,11 +129,43 @@ def emergency_rules() -> list[tuple[str, tuple[str, ...]]]:
     return [(rule["response"], tuple(rule["keywords"])) for rule in rules]
 
 
-def emergency_response(text: str) -> str:
+def matched_emergency(text: str) -> str | None:
+    """The emergency response whose keywords the text contains, if any."""
     for response, keywords in emergency_rules():
         if any(keyword in text for keyword in keywords):
             return response
-    return "utter_emergency_unknown"
+    return None
+
+
+def emergency_response(text: str) -> str:
+    return matched_emergency(text) or "utter_emergency_unknown"
+
+
+def handle_emergency(
+    dispatcher: CollectingDispatcher, tracker: Tracker, response: str | None = None
+) -> list[EventType]:
+    """Tell the citizen which number to call first; the ticket comes second."""
+    text = tracker.latest_message.get("text") or ""
+    dispatcher.utter_message(response=response or emergency_response(text))
+    new = NewTicket(
+        channel=channel_of(tracker),
+        kind="emergency",
+        summary=text[:120],
+        description=text,
+        sender_id=tracker.sender_id,
+        source=tracker.sender_id,
+        idempotency_key=message_key(tracker, "emergency"),
+        place=next(tracker.get_latest_entity_values("place"), None),
+        category=tracker.latest_message.get("category"),
+        category_confidence=tracker.latest_message.get("category_confidence"),
+        transcript=transcript(tracker)[-10:],
+    )
+    try:
+        ticket = store().create(new)
+    except TicketError:
+        return []
+    dispatcher.utter_message(response="utter_emergency_logged", number=ticket.number)
+    return [SlotSet("last_ticket", ticket.number)]
 
 
 class ActionEmergency(Action):
@@ -145,24 +177,4 @@ class ActionEmergency(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        text = tracker.latest_message.get("text") or ""
-        dispatcher.utter_message(response=emergency_response(text))
-        new = NewTicket(
-            channel=channel_of(tracker),
-            kind="emergency",
-            summary=text[:120],
-            description=text,
-            sender_id=tracker.sender_id,
-            source=tracker.sender_id,
-            idempotency_key=message_key(tracker, "emergency"),
-            place=next(tracker.get_latest_entity_values("place"), None),
-            category=tracker.latest_message.get("category"),
-            category_confidence=tracker.latest_message.get("category_confidence"),
-            transcript=transcript(tracker)[-10:],
-        )
-        try:
-            ticket = store().create(new)
-        except TicketError:
-            return []
-        dispatcher.utter_message(response="utter_emergency_logged", number=ticket.number)
-        return [SlotSet("last_ticket", ticket.number)]
+        return handle_emergency(dispatcher, tracker)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import logging
 import os
 import time
@@ -265,7 +266,7 @@ def _ticket_engine(url: str) -> Any:
 async def _check(name: str, probe: Callable[[], Any], results: dict[str, str]) -> None:
     try:
         outcome = probe()
-        if asyncio.iscoroutine(outcome):
+        if inspect.isawaitable(outcome):  # coroutines and executor futures alike
             await asyncio.wait_for(outcome, CHECK_TIMEOUT)
         results[name] = "ok"
     except Exception as error:  # every failure is a "not ready" reason

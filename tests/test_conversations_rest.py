@@ -231,7 +231,7 @@ def test_two_fallbacks_in_a_row_bring_a_person_in(stack: Stack) -> None:
     who = sender("fallback")
     first = stack.say_text(who, "blorp fnord xyzzy")
     assert not TICKET.search(first) and "没有听懂" in first, first
-    second = stack.say_text(who, "qqq zzz www")
+    second = stack.say_text(who, "asdkjh qwe zzxcv")
     assert TICKET.search(second) and "工作时间" in second, second
 
 
@@ -239,7 +239,7 @@ def test_an_understood_message_between_fallbacks_starts_the_count_again(stack: S
     who = sender("fallback-reset")
     assert "没有听懂" in stack.say_text(who, "blorp fnord xyzzy")
     stack.say_text(who, "你好")
-    reply = stack.say_text(who, "qqq zzz www")
+    reply = stack.say_text(who, "asdkjh qwe zzxcv")
     assert "没有听懂" in reply and not TICKET.search(reply), reply
 
 
