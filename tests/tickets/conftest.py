@@ -26,7 +26,10 @@ from bot.tickets import TicketStore
 from bot.tickets.db import make_engine, upgrade
 
 PG_URL = os.environ.get("TICKETS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = "ticket_events, ticket_duplicate_links, routing_corrections, tickets, ticket_counters"
+TABLES = (
+    "ticket_events, ticket_duplicate_links, routing_corrections, tickets, ticket_counters,"
+    " resolved_contacts"
+)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CITIZENBOT = str(Path(sys.executable).with_name("citizenbot"))
 
