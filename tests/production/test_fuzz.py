@@ -150,7 +150,7 @@ def test_wechat_unsigned_is_refused(verifier: Any, args: dict[str, str], body: b
 # -- Telegram --------------------------------------------------------------------------
 
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40),
-                      st.floats(allow_nan=False), st.text(max_size=30))
+                      st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30))
 json_any = st.recursive(json_leaf, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
     max_leaves=10)
