@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from bot.console.app import create_app
+from bot.logging import install as install_logging
 from bot.settings import get_settings
 
 
@@ -21,6 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=None, help="model for hotline uploads")
     args = parser.parse_args(argv)
     settings = get_settings()
+    # masked log lines (phone, 身份证) like every other process we start
+    install_logging(service="console", level=settings.log_level)
     app = create_app(settings)
     console = app.state.console
     console.extras["model"] = args.model
