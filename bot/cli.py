@@ -19,33 +19,23 @@ app = typer.Typer(
 
 
 def _mount() -> None:
+    """Mount every command group, in the order ``--help`` lists them."""
     from bot import runner
-    from bot.tickets.commands import register as _tickets
-
-    _tickets(app)
-
-    from bot.console.commands import register as _console
-
-    _console(app)
-
-    runner.register(app)
-
-    from nlu.commands import register as _nlu
-
-    _nlu(app)
-
-    from bot.evaluate import register as _evaluate
+    from bot.console.commands import register as users
+    from bot.evaluate import register as evaluate_conversations
+    from bot.supervision_commands import register as supervision
+    from bot.tickets.commands import register as tickets
+    from connectors.hotline.commands import register as hotline
     from nlu.commands import eval_app
+    from nlu.commands import register as nlu
 
-    _evaluate(eval_app)
-
-    from connectors.hotline.commands import register as _hotline
-
-    _hotline(app)
-
-    from bot.supervision_commands import register as _supervision
-
-    _supervision(app)
+    runner.register(app)  # run, train
+    tickets(app)  # tickets, audit, db, keys, sla
+    nlu(app)  # classify, eval routing
+    evaluate_conversations(eval_app)  # eval conversations
+    hotline(app)  # ingest
+    users(app)  # users
+    supervision(app)  # hotspots, warnings, export, open311
 
 
 def main() -> None:
