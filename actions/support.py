@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -116,10 +116,12 @@ class ActionFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         count = consecutive_fallbacks(tracker)
+        # This is also the core fallback (no rule applies): without an explicit
+        # listen, the policies would predict this action again in the same turn.
         if count >= FALLBACKS_BEFORE_HANDOFF:
-            return open_callback(dispatcher, tracker, domain)
+            return [*open_callback(dispatcher, tracker, domain), FollowupAction("action_listen")]
         dispatcher.utter_message(response="utter_default")
-        return [SlotSet("fallback_count", count)]
+        return [SlotSet("fallback_count", count), FollowupAction("action_listen")]
 
 
 @lru_cache(maxsize=1)
