@@ -92,3 +92,66 @@ def test_baseline_has_no_subject_view_and_still_predicts(sample_rows: list[dict]
 def test_one_category_is_refused() -> None:
     with pytest.raises(ValueError, match="two categories"):
         Router().fit(["甲", "乙"], ["教育文体", "教育文体"])
+
+
+def test_search_words_equal_jieba_cut_for_search(sample_rows: list[dict]) -> None:
+    """The search view is derived from the words already cut; it must match jieba's own."""
+    from nlu import routing
+
+    tokenizer = routing._jieba()._tokenizer
+    for row in sample_rows[:40]:
+        text = routing.normalize(row["text"])[:1000]
+        expected = [w for w in tokenizer.lcut_for_search(text) if w.strip()]
+        assert routing._search_words(routing._words(text)) == expected
+
+
+def test_router_has_the_search_view_and_nbsvm_baseline_has_neither(
+    trained_router: Router, sample_rows: list[dict]
+) -> None:
+    assert "body_search" in trained_router._vectorizers
+    assert trained_router.config.nb_alpha > 0
+    rows = sample_rows[:140]
+    base = Router(baseline_config()).fit([r["text"] for r in rows], [r["label"] for r in rows])
+    assert set(base._vectorizers) == {"body_words", "body_chars"}
+    assert base.config.nb_alpha == 0 and not base.config.calibrate
+
+
+def test_nbsvm_coefficients_are_the_scaled_binary_svm(sample_rows: list[dict]) -> None:
+    """Stored weights w_k ⊙ r_k give the decision of the SVM fitted on x ⊙ r_k."""
+    from scipy import sparse
+    from sklearn.svm import LinearSVC
+
+    rows = sample_rows[:140]
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    router = Router(RouterConfig(calibrate=False)).fit(texts, labels)
+    x = router._features(texts)
+    y = np.asarray(labels)
+    present = (x > 0).astype(np.float64)
+    k = 0
+    mine = y == router.labels[k]
+    p = 1.0 + np.asarray(present[mine].sum(axis=0)).ravel()
+    q = 1.0 + np.asarray(present[~mine].sum(axis=0)).ravel()
+    r = np.log((p / p.sum()) / (q / q.sum()))
+    svm = LinearSVC(C=0.5, random_state=42).fit(x @ sparse.diags(r), mine)
+    expected = svm.decision_function(x @ sparse.diags(r))
+    stored = x @ router._coef[k].astype(np.float64) + router._intercept[k]
+    np.testing.assert_allclose(stored, expected, atol=1e-5)
+
+
+def test_a_model_saved_before_the_search_view_still_loads(
+    sample_rows: list[dict], tmp_path: Path
+) -> None:
+    """Format-1 models without ``search_weight``/``nb_alpha`` in their config keep working."""
+    import json
+
+    rows = sample_rows[:140]
+    old = Router(RouterConfig(search_weight=0.0, nb_alpha=0.0)).fit(
+        [r["text"] for r in rows], [r["label"] for r in rows]
+    )
+    directory = old.save(tmp_path / "old")
+    meta = json.loads((directory / "router.json").read_text(encoding="utf-8"))
+    del meta["config"]["search_weight"], meta["config"]["nb_alpha"]
+    (directory / "router.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    loaded = Router.load(directory)
+    texts = [r["text"] for r in rows[:10]] + ODD_INPUTS
+    assert loaded.predict(texts) == pytest.approx(old.predict(texts))
