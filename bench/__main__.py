@@ -13,7 +13,7 @@ BENCHMARKS = {
     "bench.tickets.run": "ticket store creates/updates per second",
     "bench.wechat.run": "WeChat signed-XML round trips vs the REST channel",
     "bench.ingest.run": "hotline ingest calls/s vs the bare NLU parse rate",
-    "bench.loadtest.run": "production profile: REST/WeChat at 10/50/100 conversations, "
+    "bench.load.run": "production profile: REST/WeChat at 10/50/100 conversations, "
     "1 vs 2 servers (PostgreSQL + Redis)",
 }
 

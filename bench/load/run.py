@@ -8,7 +8,7 @@ message only after the answer, so at most C messages are in flight — with a
 rate above what the servers take, C is the concurrency the table is about.
 With two servers a conversation sticks to one of them (as nginx's hash does).
 
-Usage: ``python -m bench.loadtest.run [--seconds 15] [--rate 60]
+Usage: ``python -m bench.load.run [--seconds 15] [--rate 60]
 [--conversations 10,50,100] [--servers 1,2] [--paths rest,wechat]``
 Needs PostgreSQL and Redis on 127.0.0.1 (``tests/production/cluster.py``).
 """
