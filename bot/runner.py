@@ -382,8 +382,8 @@ def train(
     if force and target.exists():
         target.unlink()
     fresh = target.exists()
-    path = ensure_model()
-    console.print(f"{'up to date' if fresh else 'trained'}: {path}")
+    path = ensure_model(use_cache=not force)
+    console.print(f"{'up to date' if fresh else 'ready'}: {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -69,6 +69,13 @@ class Settings:
     model_dir: Path = field(
         default=ROOT / "models", metadata={"help": "where trained Rasa models are kept"}
     )
+    model_cache_dir: str = field(
+        default="~/.cache/citizenbot/models",
+        metadata={
+            "help": "trained models shared by every checkout on this machine, so a fresh "
+            "clone reuses a model trained for the same inputs (off: no cache)"
+        },
+    )
     log_level: str = field(default="INFO", metadata={"help": "log level of our own loggers"})
     pii_key: str = field(
         default="",

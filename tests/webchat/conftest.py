@@ -1,7 +1,7 @@
 """Fixtures for the browser tests: one running stack, one headless Debian chromium.
 
-The stack (``citizenbot run``, real model, action server, ticket store) is
-started once for the whole directory: a start costs ~40 s. Each test gets a
+The stack (``citizenbot run``, real model, action server, ticket store) is the
+session's shared one: a start costs ~40 s. Each test gets a
 fresh browser context — empty localStorage, so a new web chat session —
 unless it opens more pages in the same context on purpose (reload, tabs).
 Screenshots go to ``reports/webchat/``.
@@ -35,16 +35,13 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
 
 @pytest.fixture(scope="package")
-def web_stack(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def web_stack(request: pytest.FixtureRequest) -> Stack:
     reuse = os.environ.get("WEBCHAT_STACK_URL")
     if reuse:  # development only: a server already running (`citizenbot run`)
-        yield SimpleNamespace(rasa_url=reuse.rstrip("/"))  # type: ignore[misc]
-        return
-    stack = Stack(
-        var_dir=tmp_path_factory.mktemp("webchat-stack"), model=model, extra_env={"REDIS_URL": ""}
-    ).start()
-    yield stack
-    stack.stop()
+        return SimpleNamespace(rasa_url=reuse.rstrip("/"))  # type: ignore[return-value]
+    # The widget runs on embedded defaults, as the session stack does: sharing it
+    # saves a ~40 s start. Tests use their own sessions, so they do not meet.
+    return request.getfixturevalue("stack")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="package")
