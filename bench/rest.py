@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bench import minimal_bot
 from bench.load import HEADER, Result, open_loop, rest_send
+from bot.model import ensure_model
 from tests.stack import Stack, free_port
 
 #: a citizen's typical turns: greeting, a question, a complaint start, a status query
@@ -28,7 +29,7 @@ MESSAGES = [
 ]
 
 
-async def measure(rate: float, seconds: float, conversations: int) -> list[Result]:
+async def measure(rate: float, seconds: float, conversations: int, model: Path) -> list[Result]:
     results = []
     port = free_port()
     minimal = minimal_bot.start(port)
@@ -47,7 +48,7 @@ async def measure(rate: float, seconds: float, conversations: int) -> list[Resul
     finally:
         minimal.terminate()
         minimal.wait()
-    stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-var-"))).start()
+    stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-var-")), model=model).start()
     try:
         send = functools.partial(rest_send, url=f"{stack.rasa_url}/webhooks/rest/webhook")
         results.append(
@@ -70,8 +71,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--conversations", type=int, default=40)
+    parser.add_argument("--model", type=Path, default=None, help="default: the current model")
     args = parser.parse_args()
-    results = asyncio.run(measure(args.rate, args.seconds, args.conversations))
+    model = (args.model or ensure_model()).resolve()
+    results = asyncio.run(measure(args.rate, args.seconds, args.conversations, model))
     table = Table(title=f"REST chat, open loop at {args.rate:.0f} msg/s")
     for column in HEADER:
         table.add_column(column)

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.load import HEADER, Result, Send, open_loop, rest_send
+from bot.model import ensure_model
 from tests.channels.conftest import Account
 from tests.channels.wechat_sim import Mode, WeChatServer, message_xml
 from tests.recording_server import RecordingServer
@@ -83,11 +84,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--conversations", type=int, default=20)
     parser.add_argument("--mode", choices=["plain", "compatible", "safe"], default="safe")
+    parser.add_argument("--model", type=Path, default=None, help="default: the current model")
     args = parser.parse_args()
+    model = (args.model or ensure_model()).resolve()
 
     account = Account()
     recording = RecordingServer().start()
-    stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-wechat-")),
+    stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-wechat-")), model=model,
                   extra_env={**account.env(recording.base_url, 4.0), "LOG_LEVEL": "WARNING"})
     stack.start()
     try:
