@@ -155,3 +155,35 @@ def test_nginx_config_is_valid(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     text = shipped.read_text()
     assert "hash $remote_addr consistent" in text  # sticky socket.io sessions
+
+
+def test_action_responses_are_still_validated_after_the_speed_up() -> None:
+    """The hook validates with a validator built once; bad responses stay refused."""
+    from jsonschema import ValidationError
+    from rasa.core.actions.action import RemoteAction
+
+    from connectors.ops import install_hooks
+
+    install_hooks()
+    action = RemoteAction("action_x", None)
+    good = {"events": [{"event": "slot", "name": "a", "value": 1}], "responses": [{"text": "好"}]}
+    assert action._validate_action_result(good)
+    for bad in ({"events": [{"event": "no_such_event"}]}, {"responses": "好"}):
+        with pytest.raises(ValidationError, match="Failed to validate Action server response"):
+            action._validate_action_result(bad)
+
+
+def test_stored_events_still_resolve_to_their_classes() -> None:
+    from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+
+    from connectors.ops import install_hooks
+
+    install_hooks()
+    assert Event.resolve_by_type("slot") is SlotSet
+    assert Event.resolve_by_type("user") is UserUttered
+    assert Event.resolve_by_type("action") is ActionExecuted
+    assert Event.resolve_by_type("topic") is None
+    with pytest.raises(ValueError, match="Unknown event name"):
+        Event.resolve_by_type("no_such_event")
+    restored = Event.from_parameters({"event": "slot", "name": "case_place", "value": "人民路"})
+    assert restored == SlotSet("case_place", "人民路")
