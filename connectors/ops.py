@@ -54,7 +54,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from jsonschema.exceptions import best_match
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.constants import DOCS_BASE_URL
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -234,9 +236,6 @@ def _action_response_validator() -> Any:
 
 def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
     """``jsonschema.validate`` minus the per-call schema check; same errors as Rasa's."""
-    from jsonschema.exceptions import best_match
-    from rasa.shared.constants import DOCS_BASE_URL
-
     error = best_match(_action_response_validator().iter_errors(result))
     if error is None:
         return True
