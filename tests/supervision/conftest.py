@@ -1,8 +1,15 @@
-"""Fixtures: a console on a fresh SQLite store with a fixed clock, and seeded tickets.
+"""Fixtures: a console on a fresh store with a fixed clock, and seeded tickets.
 
 Tickets are seeded through ``TicketStore`` only (create, start, reply, rate …),
 moving the store's clock to each event's time, so every number the dashboard
 shows is the product of real ticket lives. The clock then stops at ``NOW``.
+
+The store runs on both backends through the ticket tests' own ``db_url``
+fixture (``tests/tickets/conftest.py``: a migrated SQLite copy, or the real
+PostgreSQL in a per-session schema that is dropped at the end), because the
+dashboard, the open-data export, the warnings and Open311 all read it with SQL
+that production runs on PostgreSQL. Tests that must stay on SQLite (the
+browser ones) pin it with :data:`SQLITE_ONLY`.
 """
 
 from __future__ import annotations
@@ -17,12 +24,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bot.console.accounts import Accounts
 from bot.console.app import create_app
 from bot.settings import Settings, load_settings
 from bot.tickets import Actor, NewTicket, TicketStore
 from bot.tickets.errors import TicketError
+from tests.tickets.conftest import db_url, pg_url, sqlite_template  # noqa: F401 (fixtures)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: a Friday morning, outside any holiday
@@ -69,11 +79,47 @@ def id_number(rng: random.Random) -> str:
     return body + "10X98765432"[total % 11]
 
 
+#: ``pytestmark`` of a module whose tests run on SQLite only (overrides the backends)
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def database_url(db_url: str) -> str:  # noqa: F811 (the imported fixture)
+    """``db_url``, with the tables it does not empty emptied too, and a Shanghai session.
+
+    The PostgreSQL schema lives for the session and ``db_url`` truncates only
+    the ticket tables; warnings, Open311 keys and the console's accounts (made
+    by ``create_all`` in the same schema) must not leak from one test to the next.
+
+    Sessions run with ``TimeZone=Asia/Shanghai``, as a server initialised on a
+    host in China does: times are naive-UTC ``timestamp`` columns, and an aware
+    datetime bound as a parameter (or ``now()`` in SQL) would be converted with
+    the session's zone — eight hours off, which a UTC test server never shows.
+    """
+    url = make_url(db_url)
+    if url.get_backend_name() != "postgresql":
+        return db_url
+    engine = create_engine(db_url, future=True)
+    with engine.begin() as conn:
+        names = conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                " AND tablename <> 'alembic_version'"
+            )
+        ).scalars()
+        joined = ", ".join(f'"{n}"' for n in names)
+        conn.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    options = f"{url.query.get('options', '')} -cTimeZone=Asia/Shanghai".strip()
+    return url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(
         {
             "VAR_DIR": str(tmp_path / "var"),
+            "DATABASE_URL": database_url,
             "PII_KEY": Fernet.generate_key().decode(),
             "RASA_TOKEN": "test-token",
             "RASA_URL": "http://127.0.0.1:9",
