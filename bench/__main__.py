@@ -10,7 +10,7 @@ from importlib.util import find_spec
 BENCHMARKS = {
     "bench.rest": "REST chat latency vs the minimal Rasa bot",
     "bench.routing.run": "department routing speed vs the linear baseline",
-    "bench.tickets.run": "ticket store creates/updates per second",
+    "bench.tickets.run": "ticket store creates/updates per second vs a bare-table floor",
     "bench.wechat.run": "WeChat signed-XML round trips vs the REST channel",
     "bench.ingest.run": "hotline ingest calls/s vs the bare NLU parse rate",
     "bench.load.run": "production profile: REST/WeChat at 10/50/100 conversations, "
