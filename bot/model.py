@@ -155,7 +155,11 @@ def _train(target: Path) -> None:
         target.name.removesuffix(".tar.gz"),
     ]
     log_path = target.parent / "train.log"
-    print(f"training the model, about 5 minutes; log: {log_path}", file=sys.stderr, flush=True)
+    print(
+        f"training the model (about 15 minutes on 2 cores); log: {log_path}",
+        file=sys.stderr,
+        flush=True,
+    )
     with open(log_path, "w") as log:
         result = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:

@@ -206,9 +206,8 @@ def test_whole_loop_complaint_dispatch_reply_rating_reopen(browser: Any, live: d
     assert page.locator(".notification[data-status='sent']").count() == 1
     staff.shot("03-ticket-replied-notified")
 
-    # 回访: 2 points, not solved -> reopened
-    # (a bare "2" is not understood as a rating by the current model; "2分" is)
-    asked = stack.say_text(sender, "2分")
+    # 回访: 2 points (typed as a bare "2", as many elderly citizens answer), not solved -> reopened
+    asked = stack.say_text(sender, "2")
     reply = stack.say_text(sender, "还是没解决")
     view = _wait(lambda: (v := store.get(number)).status.value == "in_progress" and v, 30)
     assert view.rating == 2 and view.rating_solved is False and view.reopen_count == 1, (

@@ -51,6 +51,7 @@ def test_intent_accuracy_on_held_out_messages(agent: Any) -> None:
         ("昨天晚上十点开始的", "time", "昨天晚上十点"),
         ("我想问问居住证怎么续签", "service", "居住证"),
         ("打3分", "rating", "3"),
+        ("2", "rating", "2"),  # a bare digit answering the rating question
         ("电话一三八一二三四五六七八", "phone", "13812345678"),
         ("工单号是GD２０２６１１２７－００４２", "ticket_number", "GD20261127-0042"),
     ],
@@ -58,3 +59,8 @@ def test_intent_accuracy_on_held_out_messages(agent: Any) -> None:
 def test_entities_on_real_phrasings(agent: Any, text: str, entity: str, value: str) -> None:
     entities = _parse(agent, text)["entities"]
     assert (entity, value) in {(e["entity"], e["value"]) for e in entities}, entities
+
+
+@pytest.mark.parametrize("text", ["qwe rty uiop", "woyaotousu", "zxcvb"])
+def test_gibberish_falls_back_instead_of_guessing(agent: Any, text: str) -> None:
+    assert _parse(agent, text)["intent"]["name"] == "nlu_fallback"
