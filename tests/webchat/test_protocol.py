@@ -41,8 +41,12 @@ class Client:
 
     async def session(self, url: str, requested: str | None = None) -> str:
         # long polling: python-engineio's websocket client needs a newer aiohttp than
-        # Rasa pins (aiohttp.ClientWSTimeout); the browser tests cover websockets
-        await self.sio.connect(url, socketio_path="/socket.io", transports=["polling"])
+        # Rasa pins (aiohttp.ClientWSTimeout); the browser tests cover websockets.
+        # The namespace handshake can take longer than python-socketio's default 1 s
+        # on a busy machine; a citizen's browser waits far longer.
+        await self.sio.connect(
+            url, socketio_path="/socket.io", transports=["polling"], wait_timeout=15
+        )
         await self.sio.emit("session_request", {"session_id": requested})
         return str(await self.next("session_confirm"))
 
