@@ -24,7 +24,6 @@ CLI loads models out of archives it did not make.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -51,6 +50,7 @@ _ARRAYS = "router.npz"
 #: letters alone say nothing about the department.
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SUBJECT_END = "。"
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,12 @@ def baseline_config(**overrides: Any) -> RouterConfig:
 
 
 def normalize(text: str) -> str:
-    """Full-width forms to half-width and Latin to lower case, so ``ＡＢＣ`` is ``abc``."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """Full-width forms to half-width and Latin to lower case, so ``ＡＢＣ`` is ``abc``.
+
+    A lone surrogate (JSON may carry one as ``\\ud800``) becomes U+FFFD: the
+    segmenter takes only text that encodes as UTF-8.
+    """
+    return _SURROGATES.sub("\ufffd", unicodedata.normalize("NFKC", text).lower())
 
 
 def split_subject(text: str) -> tuple[str, str]:
@@ -116,38 +120,23 @@ def split_subject(text: str) -> tuple[str, str]:
 
 
 class _Words:
-    """jieba with a private dictionary: Rasa's JiebaTokenizer loads user
-    dictionaries into jieba's global instance, which would make words at
+    """jieba words through jieba-rs (``rjieba``): jieba's dictionary and algorithm,
+    about 20× faster on a long message, where segmenting was half the latency
+    budget (``docs/routing.md``). A private instance: Rasa's JiebaTokenizer loads
+    user dictionaries into Python jieba's global one, which would make words at
     prediction time differ from the words the model was trained on."""
 
     def __init__(self) -> None:
-        import jieba
+        import rjieba
 
-        jieba.setLogLevel(logging.WARNING)
-        self._tokenizer = jieba.Tokenizer()
+        self._tokenizer = rjieba.Jieba()
 
     def __call__(self, text: str) -> list[str]:
-        return [w for w in self._tokenizer.lcut(text) if w.strip()]
+        return [w for w in self._tokenizer.cut(text, True) if w.strip()]
 
-    def search(self, words: list[str]) -> list[str]:
-        """What ``jieba.cut_for_search`` yields, derived from words already cut.
-
-        ``cut_for_search`` is ``cut`` plus the 2-character (words longer than 2)
-        and 3-character (words longer than 3) substrings found in the
-        dictionary; doing that here saves a second segmentation of the body.
-        """
-        self._tokenizer.check_initialized()  # FREQ is empty until the first cut
-        freq = self._tokenizer.FREQ
-        tokens: list[str] = []
-        for w in words:
-            size = len(w)
-            if size > 2:
-                tokens.extend(g for g in (w[i : i + 2] for i in range(size - 1)) if freq.get(g))
-                if size > 3:
-                    tokens.extend(g for g in (w[i : i + 3] for i in range(size - 2))
-                                  if freq.get(g))
-            tokens.append(w)
-        return tokens
+    def search(self, text: str) -> list[str]:
+        """Search-mode words: the words plus their dictionary sub-words (物业公司 → 物业)."""
+        return [w for w in self._tokenizer.cut_for_search(text, True) if w.strip()]
 
 
 _WORDS: _Words | None = None
@@ -158,14 +147,6 @@ def _jieba() -> _Words:
     if _WORDS is None:
         _WORDS = _Words()
     return _WORDS
-
-
-def _words(text: str) -> list[str]:
-    return _jieba()(text)
-
-
-def _search_words(words: list[str]) -> list[str]:
-    return _jieba().search(words)
 
 
 def _identity(tokens: list[str]) -> list[str]:
@@ -199,11 +180,7 @@ _WHITE_SPACES = re.compile(r"\s\s+")  # as scikit-learn's char analyzer
 
 
 def _char_ngrams(text: str, ngrams: tuple[int, int]) -> list[str]:
-    """The n-grams scikit-learn's ``analyzer="char"`` yields, in any order.
-
-    A list built by comprehensions, not a generator: on a 1,000-character
-    message the per-item generator overhead was most of the scoring time.
-    """
+    """The n-grams scikit-learn's ``analyzer="char"`` yields, in any order."""
     text = _WHITE_SPACES.sub(" ", text)
     grams: list[str] = []
     for n in range(ngrams[0], min(ngrams[1], len(text)) + 1):
@@ -211,24 +188,85 @@ def _char_ngrams(text: str, ngrams: tuple[int, int]) -> list[str]:
     return grams
 
 
+#: Bits per character of a packed n-gram: every code point + 1 fits in 21 bits,
+#: so n-grams of up to three characters pack into one int64.
+_CODE_BITS = 21
+_MAX_PACKED = 3
+
+
+def _packed_ngrams(text: str, ngrams: tuple[int, int]) -> np.ndarray:
+    """The n-grams of :func:`_char_ngrams`, each packed into one integer."""
+    text = _WHITE_SPACES.sub(" ", text)
+    raw = text.encode("utf-32-le", "surrogatepass")
+    codes = np.frombuffer(raw, dtype=np.uint32).astype(np.int64) + 1
+    size = len(codes)
+    parts = []
+    for n in range(ngrams[0], min(ngrams[1], size) + 1):
+        key = codes[: size - n + 1].copy()
+        for j in range(1, n):
+            key |= codes[j : size - n + 1 + j] << (_CODE_BITS * j)
+        parts.append(key)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _dict_columns(vocabulary: dict[str, int], terms: list[str]) -> np.ndarray:
+    # map runs in C; -1 marks a term outside the vocabulary
+    found = np.fromiter(map(vocabulary.get, terms, repeat(-1)), dtype=np.intp, count=len(terms))
+    return found[found >= 0]
+
+
+class _WordColumns:
+    """Vocabulary columns of a token list."""
+
+    def __init__(self, vocabulary: dict[str, int]) -> None:
+        self.vocabulary = vocabulary
+
+    def __call__(self, terms: list[str]) -> np.ndarray:
+        return _dict_columns(self.vocabulary, terms)
+
+
+class _CharColumns:
+    """Vocabulary columns of a text's char n-grams, found without hashing strings.
+
+    A 1,000-character message has ~3,000 n-grams; building and hashing them as
+    Python strings was 40 % of the routing latency. Packed into integers, they
+    are looked up with one binary search over the sorted vocabulary keys.
+    N-grams longer than three characters do not pack and take the string path.
+    """
+
+    def __init__(self, vocabulary: dict[str, int], ngrams: tuple[int, int]) -> None:
+        self.vocabulary = vocabulary
+        self.ngrams = ngrams
+        self.packed = ngrams[1] <= _MAX_PACKED
+        if self.packed:
+            keys = np.array([_packed_ngrams(t, (len(t), len(t)))[0] for t in vocabulary],
+                            dtype=np.int64)
+            columns = np.fromiter(vocabulary.values(), dtype=np.intp, count=len(vocabulary))
+            order = np.argsort(keys)
+            self.keys, self.columns = keys[order], columns[order]
+
+    def __call__(self, text: str) -> np.ndarray:
+        if not self.packed:
+            return _dict_columns(self.vocabulary, _char_ngrams(text, self.ngrams))
+        grams = _packed_ngrams(text, self.ngrams)
+        if not grams.size or not self.keys.size:
+            return np.zeros(0, dtype=np.intp)
+        at = np.minimum(np.searchsorted(self.keys, grams), len(self.keys) - 1)
+        return self.columns[at[self.keys[at] == grams]]
+
+
 @dataclass
 class _Compiled:
-    # (view, vocabulary, idf, column offset, view weight) in feature-matrix order
-    views: list[tuple[str, dict[str, int], np.ndarray, int, float]]
+    # (view, column lookup, idf, column offset, view weight) in feature-matrix order
+    views: list[tuple[str, _WordColumns | _CharColumns, np.ndarray, int, float]]
     weights: np.ndarray  # (features, labels), C-ordered
     intercept: np.ndarray
 
-    def score(self, inputs: dict[str, list[Any]], row: int, ngrams: tuple[int, int]) -> np.ndarray:
+    def score(self, inputs: dict[str, list[Any]], row: int) -> np.ndarray:
         """Decision values of one message: sublinear tf-idf, l2 per view, dot coef."""
         z = self.intercept.copy()
-        for view, vocabulary, idf, offset, weight in self.views:
-            source = inputs[view][row]
-            terms = source if view in _TOKEN_VIEWS else _char_ngrams(source, ngrams)
-            # Look each term up once (map runs in C; -1 marks a term outside the
-            # vocabulary), then count columns instead of hashing strings again.
-            found = np.fromiter(map(vocabulary.get, terms, repeat(-1)), dtype=np.intp,
-                                count=len(terms))
-            found = found[found >= 0]
+        for view, columns, idf, offset, weight in self.views:
+            found = columns(inputs[view][row])
             if not found.size:
                 continue
             index, counts = np.unique(found, return_counts=True)
@@ -257,15 +295,16 @@ class Router:
         return tuple(view for view in _VIEWS if self._weight(view) > 0)
 
     def _inputs(self, texts: Sequence[str]) -> dict[str, list[Any]]:
+        words = _jieba()
         cut = [normalize(t)[: self.config.max_chars] for t in texts]
-        body_words = [_words(t) for t in cut]
+        body_words = [words(t) for t in cut]
         inputs: dict[str, list[Any]] = {"body_words": body_words, "body_chars": cut}
         if self.config.subject_weight > 0:
             subjects = [split_subject(t)[0] for t in cut]
-            inputs["subject_words"] = [_words(s) for s in subjects]
+            inputs["subject_words"] = [words(s) for s in subjects]
             inputs["subject_chars"] = subjects
         if self.config.search_weight > 0:
-            inputs["body_search"] = [_search_words(w) for w in body_words]
+            inputs["body_search"] = [words.search(t) for t in cut]
         return inputs
 
     def _weight(self, view: str) -> float:
@@ -401,7 +440,11 @@ class Router:
             views, offset = [], 0
             for view in self._views():
                 vec = self._vectorizers[view]
-                views.append((view, vec.vocabulary_, np.asarray(vec.idf_, dtype=np.float64),
+                columns: _WordColumns | _CharColumns = (
+                    _WordColumns(vec.vocabulary_) if view in _TOKEN_VIEWS
+                    else _CharColumns(vec.vocabulary_, self.config.char_ngrams)
+                )
+                views.append((view, columns, np.asarray(vec.idf_, dtype=np.float64),
                               offset, self._weight(view)))
                 offset += len(vec.vocabulary_)
             weights = np.ascontiguousarray(self._coef.T, dtype=np.float64)
@@ -417,8 +460,8 @@ class Router:
             return np.zeros((0, len(self.labels)))
         compiled = self._compile()
         inputs = self._inputs(texts)
-        z = np.vstack([compiled.score(inputs, row, self.config.char_ngrams)
-                       for row in range(len(texts))]) * self.temperature
+        z = np.vstack([compiled.score(inputs, row) for row in range(len(texts))])
+        z *= self.temperature
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(axis=1, keepdims=True)

@@ -63,7 +63,7 @@ class DepartmentRouter(GraphComponent):
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["sklearn", "jieba"]
+        return ["sklearn", "rjieba"]
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:

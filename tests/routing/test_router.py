@@ -9,7 +9,8 @@ import pytest
 
 from nlu.routing import Router, RouterConfig, baseline_config
 
-ODD_INPUTS = ["我", "路" * 20_000, "。，！？……", "The street light outside my house is broken", ""]
+ODD_INPUTS = ["我", "路" * 20_000, "。，！？……", "The street light outside my house is broken", "",
+              "\ud800"]
 
 
 def test_labels_are_training_labels_and_confidence_is_a_probability(
@@ -34,7 +35,10 @@ def test_clear_complaints_are_routed(trained_router: Router) -> None:
     assert [label for label, _ in predictions] == ["劳动和社会保障", "教育文体"]
 
 
-@pytest.mark.parametrize("text", ODD_INPUTS, ids=["1char", "20k", "punct", "english", "empty"])
+ODD_IDS = ["1char", "20k", "punct", "english", "empty", "lone-surrogate"]
+
+
+@pytest.mark.parametrize("text", ODD_INPUTS, ids=ODD_IDS)
 def test_odd_inputs_get_a_label_with_low_confidence(trained_router: Router, text: str) -> None:
     [(label, confidence)] = trained_router.predict([text])
     assert label in trained_router.labels
@@ -68,8 +72,7 @@ def test_fast_scoring_equals_the_scikit_learn_features(
     reference = x @ trained_router._coef.T.astype(np.float64) + trained_router._intercept
     compiled = trained_router._compile()
     inputs = trained_router._inputs(texts)
-    fast = np.vstack([compiled.score(inputs, row, trained_router.config.char_ngrams)
-                      for row in range(len(texts))])
+    fast = np.vstack([compiled.score(inputs, row) for row in range(len(texts))])
     np.testing.assert_allclose(fast, reference, atol=1e-9)
 
 
@@ -94,15 +97,32 @@ def test_one_category_is_refused() -> None:
         Router().fit(["甲", "乙"], ["教育文体", "教育文体"])
 
 
-def test_search_words_equal_jieba_cut_for_search(sample_rows: list[dict]) -> None:
-    """The search view is derived from the words already cut; it must match jieba's own."""
+def test_search_view_adds_the_sub_words_of_long_words() -> None:
+    """物业公司 must also count as 物业: the search view is what makes that so."""
     from nlu import routing
 
-    tokenizer = routing._jieba()._tokenizer
-    for row in sample_rows[:40]:
-        text = routing.normalize(row["text"])[:1000]
-        expected = [w for w in tokenizer.lcut_for_search(text) if w.strip()]
-        assert routing._search_words(routing._words(text)) == expected
+    words = routing._jieba()
+    text = "小区的物业公司不作为"
+    assert "物业公司" in words(text) and "物业" not in words(text)
+    assert {"物业", "公司", "物业公司"} <= set(words.search(text))
+
+
+@pytest.mark.parametrize("ngrams", [(1, 3), (2, 3), (1, 4)])
+def test_char_ngram_lookup_finds_what_scikit_learn_counts(ngrams: tuple[int, int]) -> None:
+    """Packed n-gram keys must find exactly the string n-grams, odd characters included."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from nlu import routing
+
+    texts = ["小区门口  垃圾\t\t没人清理", "表情😀😀和生僻字𠀀", "a\ud800b", "路", "", "ＡＢ  ab"]
+    counter = CountVectorizer(analyzer="char", ngram_range=ngrams, lowercase=False)
+    counts = counter.fit_transform(texts[:2] + texts[3:4])
+    lookup = routing._CharColumns(counter.vocabulary_, ngrams)
+    for text in texts:
+        expected = routing._dict_columns(counter.vocabulary_, routing._char_ngrams(text, ngrams))
+        assert sorted(lookup(text)) == sorted(expected)
+    first = np.bincount(lookup(texts[0]), minlength=counts.shape[1])
+    assert first.tolist() == counts[0].toarray()[0].tolist()
 
 
 def test_router_has_the_search_view_and_nbsvm_baseline_has_neither(
