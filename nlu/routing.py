@@ -194,11 +194,16 @@ _CODE_BITS = 21
 _MAX_PACKED = 3
 
 
+def _codes(text: str) -> np.ndarray:
+    """Code point + 1 of each character (0 is left free, so packed n-grams of different
+    lengths never collide)."""
+    raw = text.encode("utf-32-le", "surrogatepass")
+    return np.frombuffer(raw, dtype=np.uint32).astype(np.int64) + 1
+
+
 def _packed_ngrams(text: str, ngrams: tuple[int, int]) -> np.ndarray:
     """The n-grams of :func:`_char_ngrams`, each packed into one integer."""
-    text = _WHITE_SPACES.sub(" ", text)
-    raw = text.encode("utf-32-le", "surrogatepass")
-    codes = np.frombuffer(raw, dtype=np.uint32).astype(np.int64) + 1
+    codes = _codes(_WHITE_SPACES.sub(" ", text))
     size = len(codes)
     parts = []
     for n in range(ngrams[0], min(ngrams[1], size) + 1):
@@ -207,6 +212,20 @@ def _packed_ngrams(text: str, ngrams: tuple[int, int]) -> np.ndarray:
             key |= codes[j : size - n + 1 + j] << (_CODE_BITS * j)
         parts.append(key)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _packed_terms(terms: list[str]) -> np.ndarray:
+    """Vocabulary terms packed as :func:`_packed_ngrams` packs an n-gram, all terms of
+    one length at once (one call per term took 2.7 s for a 300,000-term vocabulary,
+    paid by the first message after loading)."""
+    keys = np.zeros(len(terms), dtype=np.int64)
+    lengths = np.fromiter(map(len, terms), dtype=np.intp, count=len(terms))
+    for n in np.unique(lengths):
+        rows = np.flatnonzero(lengths == n)
+        codes = _codes("".join([terms[i] for i in rows])).reshape(len(rows), int(n))
+        for j in range(int(n)):
+            keys[rows] |= codes[:, j] << (_CODE_BITS * j)
+    return keys
 
 
 def _dict_columns(vocabulary: dict[str, int], terms: list[str]) -> np.ndarray:
@@ -239,8 +258,7 @@ class _CharColumns:
         self.ngrams = ngrams
         self.packed = ngrams[1] <= _MAX_PACKED
         if self.packed:
-            keys = np.array([_packed_ngrams(t, (len(t), len(t)))[0] for t in vocabulary],
-                            dtype=np.int64)
+            keys = _packed_terms(list(vocabulary))
             columns = np.fromiter(vocabulary.values(), dtype=np.intp, count=len(vocabulary))
             order = np.argsort(keys)
             self.keys, self.columns = keys[order], columns[order]
