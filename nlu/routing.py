@@ -545,6 +545,7 @@ class Router:
                                            vocabulary)
                 vec.idf_ = arrays[f"idf_{view}"]
                 router._vectorizers[view] = vec
+        router._compile()  # at load, not on the first citizen message
         return router
 
     @staticmethod
