@@ -11,7 +11,10 @@ of a long answer, and for notifications the staff console pushes later.
 * Transient failures (errcode -1 "system busy", network errors) are retried
   with backoff. Final failures — 45015 (the 48-hour window is over), 45047
   (quota of messages per window), anything else — are logged (masked) and kept
-  in :class:`UndeliveredStore`, so no answer is silently lost.
+  in :class:`UndeliveredStore`, so no answer is silently lost. Where someone
+  waits for the outcome (a staff notification through Rasa's HTTP API),
+  :meth:`CustomerService.deliver` raises :class:`DeliveryFailed` as well, so the
+  failure is seen and never reported as "sent".
 """
 
 from __future__ import annotations
@@ -51,6 +54,20 @@ QUOTA_CODES = {45047, 45009, 45011}
 def mask_openid(openid: str) -> str:
     """OpenIDs identify a person within the account: log only a prefix."""
     return f"{openid[:6]}…" if openid else "?"
+
+
+class DeliveryFailed(RuntimeError):
+    """WeChat did not take a message; it was kept in the undelivered store.
+
+    The text says only why (errcode and its meaning), never to whom or what:
+    Rasa puts it into the HTTP error the staff console reads.
+    """
+
+    def __init__(self, errcode: int | None, kind: str) -> None:
+        super().__init__(f"WeChat customer-service message not delivered ({kind}, "
+                         f"errcode {errcode}); kept as undelivered")
+        self.errcode = errcode
+        self.kind = kind
 
 
 class ApiClient(WeChatClient):
@@ -146,7 +163,12 @@ class UndeliveredStore:
 
 
 class CustomerService:
-    """Async front of the 客服 API: ``await send(openid, texts)`` never raises."""
+    """Async front of the 客服 API.
+
+    ``await send(openid, texts)`` never raises (late turns, whose HTTP request
+    is long answered); ``await deliver(openid, texts)`` raises
+    :class:`DeliveryFailed` for callers that must report a failure.
+    """
 
     def __init__(self, client: ApiClient, undelivered: UndeliveredStore, workers: int = 4) -> None:
         self.client = client
@@ -182,6 +204,16 @@ class CustomerService:
         After a refusal the rest is kept without trying: the window or quota
         that refused one message refuses the next, and order must not break.
         """
+        return await self._send_all(openid, texts) is None
+
+    async def deliver(self, openid: str, texts: list[str]) -> None:
+        """:meth:`send`, raising :class:`DeliveryFailed` when a message was not taken."""
+        failure = await self._send_all(openid, texts)
+        if failure is not None:
+            raise DeliveryFailed(*failure)
+
+    async def _send_all(self, openid: str, texts: list[str]) -> tuple[int | None, str] | None:
+        """None when every text went out, else (errcode, kind) of the first refusal."""
         for index, text in enumerate(texts):
             ok, errcode, errmsg = await self._send_one(openid, text)
             if ok:
@@ -199,8 +231,8 @@ class CustomerService:
                     await self._call(self.undelivered.keep, openid, rest, errcode, errmsg)
                 except Exception:
                     logger.exception("wechat: could not keep an undelivered message")
-            return False
-        return True
+            return errcode, kind
+        return None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

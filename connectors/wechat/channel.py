@@ -2,14 +2,19 @@
 
 A message's life:
 
-1. :class:`~connectors.wechat.inbound.Verifier` checks size, signature and XML,
-   and decrypts in safe/compatible mode — a failure is a 4xx and nothing else.
-2. The message is claimed in the dedupe store (MsgId; events: FromUserName +
+1. :class:`~connectors.wechat.inbound.Verifier` checks size, signature, the
+   timestamp window and the mode (with an AES key only ``<Encrypt>`` counts),
+   then XML, and decrypts — a failure is a 4xx and nothing else.
+2. The signed (timestamp, nonce) is claimed in the shared store with a digest
+   of the message: the same pair with another message is a forgery (403); the
+   same pair with the same message is a resend and goes on to dedupe.
+3. The message is claimed in the dedupe store (MsgId; events: FromUserName +
    CreateTime). WeChat resends up to 3 times; a resend finds the claim and gets
    the first run's reply when it is ready in time, else ``success``.
-3. The message becomes a Rasa :class:`UserMessage` (text, voice recognition,
-   location, image, menu click, subscribe) or is answered by the channel itself.
-4. The 5-second rule: the handler waits ``WECHAT_REPLY_TIMEOUT`` seconds (4 s)
+4. The message becomes a Rasa :class:`UserMessage` from ``wechat:<openid>``
+   (:mod:`bot.tickets.citizens`; text cut to
+   :data:`connectors.limits.MAX_MESSAGE_CHARS`) or is answered by the channel.
+5. The 5-second rule: the handler waits ``WECHAT_REPLY_TIMEOUT`` seconds (4 s)
    for the bot. Done in time: the bot's messages are packed into one passive
    reply (anything beyond one text's 2048 bytes follows via the customer-service
    API). Too slow: the handler answers ``success`` at once and the whole turn
@@ -45,6 +50,8 @@ from wechatpy.messages import (
 
 from bot.privacy import mask_text
 from bot.settings import Settings, get_settings
+from bot.tickets.citizens import ForeignSender, recipient, sender_id
+from connectors.limits import cap
 from connectors.wechat.api import (
     ApiClient,
     CustomerService,
@@ -52,15 +59,21 @@ from connectors.wechat.api import (
     mask_openid,
     session_storage,
 )
-from connectors.wechat.inbound import MAX_BODY_BYTES, Inbound, Rejected, Verifier
+from connectors.wechat.inbound import MAX_BODY_BYTES, MAX_SKEW, Inbound, Rejected, Verifier
 from connectors.wechat.render import RenderedTurn, choice_number, render_messages
 from connectors.wechat.state import TTLStore, make_store
 from connectors.wechat.texts import ChannelTexts, default_texts
 
 logger = logging.getLogger(__name__)
 
-#: how long a MsgId is remembered (WeChat resends within ~15 s; margin for clock skew)
+#: how long a MsgId is remembered (WeChat resends within ~15 s). It must cover
+#: the whole timestamp window (2 × MAX_SKEW): a byte-identical replay of a
+#: triple is let through to dedupe, which must still know the message.
 DEDUPE_TTL = 600.0
+#: how long a used (timestamp, nonce) is remembered: a triple is accepted while
+#: now is within MAX_SKEW of its timestamp, i.e. for at most 2 × MAX_SKEW after
+#: it is first seen; one more minute for clocks of servers sharing Redis.
+NONCE_TTL = 2.0 * MAX_SKEW + 60
 #: how long a citizen's numbered choices stay answerable by a digit
 BUTTONS_TTL = 24 * 3600.0
 #: dedupe states besides "reply:<text>"
@@ -84,10 +97,19 @@ class _TurnOutput(CollectingOutputChannel):
 
 
 class WeChatOutput(OutputChannel):
-    """Sends through the customer-service API: late turns and console notifications.
+    """Sends through the customer-service API: what the staff console pushes later.
+
+    (Late turns go through the same API from :class:`WeChatInput` itself: their
+    HTTP request is long answered, so a failure there is logged and kept only.)
 
     Rasa's ``trigger_intent?output_channel=latest`` finds this through
     :meth:`WeChatInput.get_output_channel` for citizens who last wrote on WeChat.
+
+    ``recipient_id`` is a Rasa sender id, ``wechat:<openid>``; an id of another
+    channel raises :class:`~bot.tickets.citizens.ForeignSender`, and a message
+    WeChat does not take raises :class:`~connectors.wechat.api.DeliveryFailed`
+    (after it was kept as undelivered): Rasa's HTTP API then answers an error,
+    so the console shows the notification as failed, never as sent.
     """
 
     def __init__(self, channel: WeChatInput) -> None:
@@ -97,16 +119,27 @@ class WeChatOutput(OutputChannel):
     def name(cls) -> str:
         return "wechat"
 
+    @staticmethod
+    def _openid(recipient_id: str) -> str:
+        try:
+            return recipient("wechat", recipient_id)
+        except ForeignSender:
+            logger.warning("wechat: refused to deliver to a sender id of another channel")
+            raise
+
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        await self._channel.deliver(recipient_id, render_messages([{"text": text}]))
+        openid = self._openid(recipient_id)
+        await self._channel.deliver(openid, render_messages([{"text": text}]))
 
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
+        openid = self._openid(recipient_id)
         turn = render_messages([{"text": text, "buttons": buttons}],
                                hint=self._channel.texts.choose_hint)
-        await self._channel.remember_buttons(recipient_id, turn.payloads)
-        await self._channel.deliver(recipient_id, turn)
+        await self._channel.deliver(openid, turn)
+        # only choices the citizen was shown may be picked by a digit
+        await self._channel.remember_buttons(openid, turn.payloads)
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         # Images need an uploaded media_id; a link is what a text message can carry.
@@ -181,8 +214,11 @@ class WeChatInput(InputChannel):
             try:
                 body = await _read_limited(request)
                 inbound = self.verifier.open(_args(request), body)
+                await self.admit(inbound)
             except Rejected as error:
-                logger.info("wechat: request refused (%s %s)", error.status, error.reason)
+                # Reasons name the check, never the sender or the text.
+                level = logging.WARNING if error.status == 403 else logging.INFO
+                logger.log(level, "wechat: request refused (%s %s)", error.status, error.reason)
                 return response.text(error.reason, status=error.status)
             reply = await self.handle(inbound, on_new_message)
             if reply is None:
@@ -193,6 +229,27 @@ class WeChatInput(InputChannel):
         return hook
 
     # -- one message ------------------------------------------------------------------
+    async def admit(self, inbound: Inbound) -> None:
+        """Use the signed (timestamp, nonce) once, or raise :class:`Rejected` (403).
+
+        The pair is stored with the message's fingerprint. Seen with the same
+        fingerprint, it is WeChat resending the same message under the same
+        query (nothing documents whether resends get a new nonce), so it goes
+        on to MsgId dedupe, which answers it without a second run. Seen with
+        another fingerprint, someone reused a captured triple for a body of
+        their own: refused, and nothing is claimed or run.
+        """
+        key = self._key(inbound.replay_key)
+        for _ in range(2):  # the entry may expire between claim and get: look twice
+            if await self.store.claim(key, inbound.fingerprint, NONCE_TTL):
+                return
+            seen = await self.store.get(key)
+            if seen == inbound.fingerprint:
+                return
+            if seen is not None:
+                break
+        raise Rejected(403, "timestamp and nonce already used for another message")
+
     async def handle(self, inbound: Inbound, on_new_message: Handler) -> str | None:
         """The passive reply text for a verified message, or None for ``success``."""
         message = inbound.message
@@ -236,7 +293,7 @@ class WeChatInput(InputChannel):
         logger.debug("wechat: %s from %s: %s", message.type, mask_openid(openid), mask_text(text))
         output = _TurnOutput()
         user_message = UserMessage(
-            text, output, openid, input_channel=self.name(),
+            text, output, sender_id(self.name(), openid), input_channel=self.name(),
             message_id=str(message.id) if message.id else None, metadata=metadata,
         )
         task = asyncio.ensure_future(on_new_message(user_message))
@@ -283,7 +340,7 @@ class WeChatInput(InputChannel):
         says itself (:class:`_Say`); or None when nothing is to be said (most events)."""
         texts = self.texts
         if isinstance(message, TextMessage):
-            text = str(message.content or "").strip()
+            text = cap(str(message.content or "").strip())
             number = choice_number(text)
             if number is not None:
                 payloads = await self.recall_buttons(str(message.source))
@@ -291,11 +348,11 @@ class WeChatInput(InputChannel):
                     return payloads[number - 1], {"wechat_choice": number}
             return text, {}
         if isinstance(message, VoiceMessage):
-            recognized = str(message.recognition or "").strip()
+            recognized = cap(str(message.recognition or "").strip())
             return (recognized, {"voice": True}) if recognized else _Say(texts.please_send_text)
         if isinstance(message, LocationMessage):
             location = _location(message)
-            return (location["label"] or texts.location), {"location": location}
+            return cap(location["label"] or texts.location), {"location": location}
         if isinstance(message, ImageMessage):
             attachment = {"type": "image", "media_id": str(message.media_id or ""),
                           "url": str(message.image or "")}
@@ -325,8 +382,9 @@ class WeChatInput(InputChannel):
         return value.split("\x1f") if value else []
 
     async def deliver(self, openid: str, turn: RenderedTurn) -> None:
+        """Send a turn by the API; raises :class:`~connectors.wechat.api.DeliveryFailed`."""
         if turn.texts:
-            await self.service.send(openid, turn.texts)
+            await self.service.deliver(openid, turn.texts)
 
     def _key(self, suffix: str) -> str:
         return self._prefix + suffix
@@ -383,4 +441,4 @@ async def _read_limited(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-__all__ = ["WeChatInput", "WeChatOutput", "dedupe_id"]
+__all__ = ["NONCE_TTL", "WeChatInput", "WeChatOutput", "dedupe_id"]

@@ -1,8 +1,10 @@
-"""Short-lived shared state: which messages were seen (dedupe) and each citizen's last buttons.
+"""Short-lived shared state: which messages were seen (dedupe), which signed
+(timestamp, nonce) pairs were used (replay guard), and each citizen's last buttons.
 
 With ``REDIS_URL`` set, every Rasa server behind the load balancer shares it
-(WeChat may resend a message to another server); otherwise it lives in this
-process. Both stores expire entries, so nothing here grows without bound.
+(WeChat may resend a message to another server, and an attacker may replay a
+triple to another server); otherwise it lives in this process. Both stores
+expire entries, so nothing here grows without bound.
 """
 
 from __future__ import annotations
@@ -77,37 +79,42 @@ class MemoryStore:
 class RedisStore:
     """:class:`TTLStore` on Redis (``SET NX PX``), shared by every Rasa server.
 
-    When Redis is unreachable the channel keeps answering citizens: a claim
-    then succeeds (a possible duplicate beats a lost message) and reads miss.
+    When Redis is unreachable the channel keeps answering citizens: every
+    operation falls back to this process's :class:`MemoryStore`, so dedupe and
+    the replay guard still hold within one server (a possible duplicate across
+    servers beats a lost message) and nothing raises into the webhook.
     """
 
     def __init__(self, url: str) -> None:
         from redis import asyncio as aioredis
 
         self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._fallback = MemoryStore()
 
     async def claim(self, key: str, value: str, ttl: float) -> bool:
         try:
             return bool(await self._redis.set(key, value, px=int(ttl * 1000), nx=True))
         except Exception as error:  # redis.RedisError, OSError
-            logger.warning("wechat: Redis unavailable for dedupe (%s); processing anyway", error)
-            return True
+            logger.warning("wechat: Redis unavailable (%s); this server's memory claims", error)
+            return await self._fallback.claim(key, value, ttl)
 
     async def get(self, key: str) -> str | None:
         try:
             value = await self._redis.get(key)
         except Exception as error:
-            logger.warning("wechat: Redis read failed (%s)", error)
-            return None
-        return None if value is None else str(value)
+            logger.warning("wechat: Redis read failed (%s); reading this server's memory", error)
+            return await self._fallback.get(key)
+        return await self._fallback.get(key) if value is None else str(value)
 
     async def set(self, key: str, value: str, ttl: float) -> None:
         try:
             await self._redis.set(key, value, px=int(ttl * 1000))
         except Exception as error:
-            logger.warning("wechat: Redis write failed (%s)", error)
+            logger.warning("wechat: Redis write failed (%s); kept in this server's memory", error)
+            await self._fallback.set(key, value, ttl)
 
     async def delete(self, key: str) -> None:
+        await self._fallback.delete(key)
         try:
             await self._redis.delete(key)
         except Exception as error:

@@ -2,6 +2,8 @@
 
 The bot is scripted here so that timing (the 5-second rule) and failures are
 exact; the end-to-end tests with the real Rasa model are in test_wechat.py.
+Tests whose subject is not the mode post plaintext to a channel without an AES
+key (with a key, plaintext is refused: tests/security/test_wechat_forgery.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import pytest
 import redis
 from wechatpy import parse_message
 
-from connectors.wechat.api import UndeliveredStore
+from bot.tickets.citizens import ForeignSender, sender_id
+from connectors.limits import MAX_MESSAGE_CHARS
+from connectors.wechat.api import DeliveryFailed, UndeliveredStore
 from connectors.wechat.render import TEXT_LIMIT_BYTES
 from connectors.wechat.state import RedisStore
 from connectors.wechat.texts import default_texts
@@ -23,6 +27,11 @@ from tests.channels.wechat_sim import message_xml, new_msg_id, new_openid
 from tests.recording_server import RecordingServer
 
 TEXTS = default_texts()
+
+
+def wx(openid: str) -> str:
+    """The Rasa sender id of a WeChat citizen."""
+    return sender_id("wechat", openid)
 
 
 # -- server verification ------------------------------------------------------------------
@@ -45,7 +54,7 @@ async def test_verification_echoes_only_when_signed(channel_app: MakeApp) -> Non
 
 @pytest.mark.parametrize("mode", ["plain", "compatible", "safe"])
 async def test_text_round_trip_in_every_mode(channel_app: MakeApp, mode: str) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=mode != "plain")
     openid, msg_id = new_openid(), new_msg_id()
     reply = await app.wechat.asend(app.client, "text", openid, mode, content="路灯坏了",
                                    msg_id=msg_id)
@@ -55,7 +64,7 @@ async def test_text_round_trip_in_every_mode(channel_app: MakeApp, mode: str) ->
     assert reply.fields["FromUserName"] == "gh_citizenbot01"  # … from the account
     assert bool(reply.fields.get("_encrypted")) == (mode != "plain")
     [received] = app.bot.received
-    assert (received.sender_id, received.input_channel) == (openid, "wechat")
+    assert (received.sender_id, received.input_channel) == (wx(openid), "wechat")
     assert received.message_id == str(msg_id)
 
 
@@ -120,7 +129,7 @@ BOMB = b"""<?xml version="1.0"?>
          "bad-fields", "1MB"],
 )
 async def test_bad_input_is_refused(channel_app: MakeApp, body: bytes, status: int) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=False)
     reply = await app.wechat.apost_raw(app.client, app.wechat.signed_query(), body)
     assert reply.status == status
     assert app.bot.received == []
@@ -152,13 +161,13 @@ async def test_a_resent_message_runs_once_and_gets_the_same_reply(channel_app: M
     first = await app.wechat.apost_xml(app.client, xml, "safe")
     again = await app.wechat.apost_xml(app.client, xml, "safe")
     assert first.text == again.text == "收到：井盖丢了"
-    assert app.bot.texts_from(openid) == ["井盖丢了"]
+    assert app.bot.texts_from(wx(openid)) == ["井盖丢了"]
 
 
 async def test_a_resend_during_processing_does_not_start_a_second_run(
     channel_app: MakeApp,
 ) -> None:
-    app = await channel_app(timeout=2.0)
+    app = await channel_app(timeout=2.0, aes=False)
     app.bot.delay = 0.4
     openid = new_openid()
     xml = message_xml("text", openid, content="噪音扰民", msg_id=new_msg_id())
@@ -170,19 +179,19 @@ async def test_a_resend_during_processing_does_not_start_a_second_run(
     first, again = await asyncio.gather(app.wechat.apost_xml(app.client, xml), resend_later())
     assert first.text == "收到：噪音扰民"
     assert again.text in ("收到：噪音扰民", None)  # type: ignore[attr-defined]
-    assert app.bot.texts_from(openid) == ["噪音扰民"]
+    assert app.bot.texts_from(wx(openid)) == ["噪音扰民"]
 
 
 async def test_events_are_deduplicated_by_sender_and_time(channel_app: MakeApp) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=False)
     openid = new_openid()
     xml = message_xml("event", openid, event="subscribe", create_time=1_760_000_000)
     await app.wechat.apost_xml(app.client, xml)
     await app.wechat.apost_xml(app.client, xml)
-    assert app.bot.texts_from(openid) == [TEXTS.subscribe]
+    assert app.bot.texts_from(wx(openid)) == [TEXTS.subscribe]
     later = message_xml("event", openid, event="subscribe", create_time=1_760_000_060)
     await app.wechat.apost_xml(app.client, later)
-    assert app.bot.texts_from(openid) == [TEXTS.subscribe] * 2
+    assert app.bot.texts_from(wx(openid)) == [TEXTS.subscribe] * 2
 
 
 def _redis_available() -> bool:
@@ -197,21 +206,21 @@ def _redis_available() -> bool:
 async def test_dedupe_across_servers_through_redis(channel_app: MakeApp) -> None:
     """Two channel servers (two Rasa processes) sharing Redis handle a MsgId once."""
     url = "redis://127.0.0.1:6379/15"
-    one = await channel_app(store=RedisStore(url))
-    two = await channel_app(store=RedisStore(url))
+    one = await channel_app(store=RedisStore(url), aes=False)
+    two = await channel_app(store=RedisStore(url), aes=False)
     openid = new_openid()
     xml = message_xml("text", openid, content="路面塌陷", msg_id=new_msg_id())
     first = await one.wechat.apost_xml(one.client, xml)
     again = await two.wechat.apost_xml(two.client, xml)
     assert first.text == again.text == "收到：路面塌陷"
-    assert one.bot.texts_from(openid) == ["路面塌陷"] and two.bot.received == []
+    assert one.bot.texts_from(wx(openid)) == ["路面塌陷"] and two.bot.received == []
 
 
 # -- message types ------------------------------------------------------------------------
 
 
 async def test_voice_uses_recognition_else_asks_for_text(channel_app: MakeApp) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=False)
     openid = new_openid()
     heard = await app.wechat.asend(app.client, "voice", openid, recognition="我要投诉噪音。")
     assert heard.text == "收到：我要投诉噪音。"
@@ -223,7 +232,7 @@ async def test_voice_uses_recognition_else_asks_for_text(channel_app: MakeApp) -
 
 
 async def test_location_becomes_the_place(channel_app: MakeApp) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=False)
     openid = new_openid()
     await app.wechat.asend(app.client, "location", openid, lat="31.230416", lon="121.473701",
                            label="上海市黄浦区人民大道200号")
@@ -236,7 +245,7 @@ async def test_location_becomes_the_place(channel_app: MakeApp) -> None:
 
 
 async def test_image_is_kept_as_evidence(channel_app: MakeApp) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=False)
     openid = new_openid()
     await app.wechat.asend(app.client, "image", openid, media_id="MEDIA_123",
                            url="http://mmbiz.qpic.cn/abc/0")
@@ -247,10 +256,10 @@ async def test_image_is_kept_as_evidence(channel_app: MakeApp) -> None:
 
 
 async def test_menu_clicks_and_other_events(channel_app: MakeApp) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=False)
     openid = new_openid()
     await app.wechat.asend(app.client, "event", openid, event="CLICK", key="COMPLAIN")
-    assert app.bot.texts_from(openid) == [TEXTS.menu["COMPLAIN"]]
+    assert app.bot.texts_from(wx(openid)) == [TEXTS.menu["COMPLAIN"]]
     unknown = await app.wechat.asend(app.client, "event", openid, event="CLICK", key="NOPE",
                                      create_time=int(time.time()) + 1)
     assert unknown.text == TEXTS.unknown_menu
@@ -267,7 +276,7 @@ async def test_menu_clicks_and_other_events(channel_app: MakeApp) -> None:
 
 
 async def test_buttons_become_numbers_and_a_digit_picks_one(channel_app: MakeApp) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=False)
     openid = new_openid()
     app.bot.replies["菜单"] = [{"text": "请选择：", "buttons": [
         {"title": "我要咨询", "payload": "我想咨询个事"},
@@ -283,7 +292,7 @@ async def test_buttons_become_numbers_and_a_digit_picks_one(channel_app: MakeApp
 
 
 async def test_several_messages_join_into_one_passive_reply(channel_app: MakeApp) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=False)
     app.bot.replies["两条"] = [{"text": "第一条。"}, {"text": "第二条。"}]
     reply = await app.wechat.asend(app.client, "text", new_openid(), content="两条")
     assert reply.text == "第一条。\n\n第二条。"
@@ -292,7 +301,7 @@ async def test_several_messages_join_into_one_passive_reply(channel_app: MakeApp
 async def test_a_long_answer_is_split_and_the_rest_sent_by_api(
     channel_app: MakeApp, recording: RecordingServer
 ) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=False)
     openid = new_openid()
     sentence = "根据有关规定，申请人应当携带身份证原件到窗口办理。"
     app.bot.replies["长"] = [{"text": sentence * 60}]
@@ -307,7 +316,7 @@ async def test_a_long_answer_is_split_and_the_rest_sent_by_api(
 
 
 async def test_a_failing_bot_gets_a_polite_answer(channel_app: MakeApp) -> None:
-    app = await channel_app()
+    app = await channel_app(aes=False)
     reply = await app.wechat.asend(app.client, "text", new_openid(), content="boom")
     assert reply.text == TEXTS.service_error
 
@@ -318,7 +327,7 @@ async def test_a_failing_bot_gets_a_polite_answer(channel_app: MakeApp) -> None:
 async def test_a_slow_turn_answers_success_and_arrives_by_api(
     channel_app: MakeApp, recording: RecordingServer
 ) -> None:
-    app = await channel_app(timeout=0.2)
+    app = await channel_app(timeout=0.2, aes=False)
     app.bot.delay = 0.8
     openid = new_openid()
     app.bot.replies["慢"] = [{"text": "第一条。"}, {"text": "请选择", "buttons": [
@@ -344,7 +353,7 @@ async def test_token_is_fetched_once_and_reused(
     output = app.channel.get_output_channel()
     before = recording.token_calls()
     for n in range(3):
-        await output.send_text_message("o-token-user", f"通知{n}")
+        await output.send_text_message(wx("o-token-user"), f"通知{n}")
     assert recording.token_calls() - before <= 1
     assert recording.sent_texts("o-token-user") == ["通知0", "通知1", "通知2"]
 
@@ -355,7 +364,7 @@ async def test_transient_errors_are_retried(
     app = await channel_app()
     openid = new_openid()
     recording.send_errors.extend([-1, -1])
-    await app.channel.get_output_channel().send_text_message(openid, "您的工单已受理。")
+    await app.channel.get_output_channel().send_text_message(wx(openid), "您的工单已受理。")
     assert len(recording.sent(openid)) == 3
     assert UndeliveredStore(app.settings.var_dir / "wechat_undelivered.db").all() == []
 
@@ -370,7 +379,11 @@ async def test_closed_window_or_quota_keeps_the_message(
     recording.send_errors.append(errcode)
     caplog.set_level(logging.INFO)
     text = "工作人员将致电13812345678与您联系。"
-    await app.channel.get_output_channel().send_text_message(openid, text)
+    # raised, so Rasa's trigger_intent answers an error and the console shows "failed"
+    with pytest.raises(DeliveryFailed) as failed:
+        await app.channel.get_output_channel().send_text_message(wx(openid), text)
+    assert failed.value.errcode == errcode
+    assert openid not in str(failed.value) and "138" not in str(failed.value)
     assert len(recording.sent(openid)) == 1  # not retried
     kept = [u for u in UndeliveredStore(app.settings.var_dir / "wechat_undelivered.db").all()
             if u.openid == openid]
@@ -383,13 +396,52 @@ async def test_console_notification_with_buttons(
     channel_app: MakeApp, recording: RecordingServer
 ) -> None:
     """trigger_intent?output_channel=latest reaches the citizen through WeChatOutput."""
-    app = await channel_app()
+    app = await channel_app(aes=False)
     openid = new_openid()
     output = app.channel.get_output_channel()
     assert output.name() == "wechat"
-    await output.send_response(openid, {"text": "您的工单已办结，满意吗？", "buttons": [
+    await output.send_response(wx(openid), {"text": "您的工单已办结，满意吗？", "buttons": [
         {"title": "满意", "payload": "/solved"}, {"title": "不满意", "payload": "/not_solved"}]})
     assert recording.sent_texts(openid) == [
         f"您的工单已办结，满意吗？\n1. 满意\n2. 不满意\n{TEXTS.choose_hint}"]
     await app.wechat.asend(app.client, "text", openid, content="2")
     assert app.bot.received[-1].text == "/not_solved"
+
+
+async def test_notifications_go_only_to_wechat_senders(
+    channel_app: MakeApp, recording: RecordingServer
+) -> None:
+    """A sender id of another channel (or a bare id) cannot be reached through WeChat."""
+    app = await channel_app()
+    output = app.channel.get_output_channel()
+    openid = new_openid()
+    for foreign in (openid, sender_id("rest", openid), sender_id("telegram", 4711), ""):
+        with pytest.raises(ForeignSender):
+            await output.send_text_message(foreign, "您的工单已办结。")
+    assert recording.sent(openid) == []
+
+
+async def test_buttons_of_an_undelivered_notification_are_not_remembered(
+    channel_app: MakeApp, recording: RecordingServer
+) -> None:
+    """The citizen never saw those choices: a later digit must stay a digit."""
+    app = await channel_app(aes=False)
+    openid = new_openid()
+    recording.send_errors.append(45015)
+    with pytest.raises(DeliveryFailed):
+        await app.channel.get_output_channel().send_response(wx(openid), {
+            "text": "满意吗？", "buttons": [{"title": "满意", "payload": "/solved"}]})
+    await app.wechat.asend(app.client, "text", openid, content="1")
+    assert app.bot.received[-1].text == "1"
+
+
+@pytest.mark.parametrize("kind", ["text", "voice"])
+async def test_long_texts_are_cut_before_the_bot(channel_app: MakeApp, kind: str) -> None:
+    app = await channel_app(aes=False)
+    openid = new_openid()
+    long_text = "我要反映小区噪音问题。" * 500  # 5,500 characters
+    field = {"content": long_text} if kind == "text" else {"recognition": long_text}
+    reply = await app.wechat.asend(app.client, kind, openid, **field)
+    assert reply.status == 200
+    [message] = app.bot.received
+    assert message.text == long_text[:MAX_MESSAGE_CHARS]

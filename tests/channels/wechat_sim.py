@@ -124,9 +124,11 @@ class WeChatServer:
         return {"signature": sign(self.token, timestamp, nonce),
                 "timestamp": timestamp, "nonce": nonce}
 
-    def envelope(self, xml: str, mode: Mode) -> tuple[dict[str, str], bytes]:
-        """(query, body) of one POST in ``mode``."""
-        query = self.signed_query()
+    def envelope(self, xml: str, mode: Mode, *, timestamp: str | None = None,
+                 nonce: str | None = None) -> tuple[dict[str, str], bytes]:
+        """(query, body) of one POST in ``mode``; a fresh timestamp and a random
+        nonce unless given (as WeChat signs each callback)."""
+        query = self.signed_query(timestamp, nonce)
         if mode == "plain":
             return query, xml.encode("utf-8")
         encrypt = to_text(PrpCrypto(self.crypto.key).encrypt(xml, self.appid))
