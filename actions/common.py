@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from rasa_sdk import Tracker
 
 from bot.settings import get_settings
-from bot.tickets import TicketStore
+from bot.tickets import Actor, TicketStore
 
 #: Shortest text we accept as the description of a case; "我要投诉" alone is not one.
 MIN_DESCRIPTION_CHARS = 8
@@ -20,6 +20,15 @@ MIN_DESCRIPTION_CHARS = 8
 def store() -> TicketStore:
     """One store per action-server process: the engine and its pool are reused."""
     return TicketStore.from_settings()
+
+
+def citizen(tracker: Tracker) -> Actor:
+    """The citizen of this conversation: the store lets them touch only their own tickets.
+
+    The sender id is ``channel:id`` (:mod:`bot.tickets.citizens`), written by the
+    channel the message came through, so no one can type their way into it.
+    """
+    return Actor.citizen(tracker.sender_id)
 
 
 def channel_of(tracker: Tracker) -> str:

@@ -12,8 +12,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import latest_entity, store
-from bot.tickets import Actor, TicketError, TicketNotFound
+from actions.common import citizen, latest_entity, store
+from bot.tickets import Actor, TicketError
 
 
 class ActionNotifyCitizen(Action):
@@ -27,8 +27,9 @@ class ActionNotifyCitizen(Action):
         if not number:
             return []
         try:
-            ticket = store().get(number)
-        except TicketNotFound:
+            # only the owner's conversation hears the reply, whoever triggered it
+            ticket = store().get(number, citizen(tracker))
+        except TicketError:
             return []
         status = str(getattr(ticket.status, "value", ticket.status))
         if status == "closed":
@@ -84,7 +85,7 @@ class ActionFollowUp(Action):
                 score=int(current) if current else 0,
                 solved=solved,
                 comment=tracker.latest_message.get("text") or "",
-                actor=Actor.bot(),
+                actor=citizen(tracker),
             )
         except TicketError:
             dispatcher.utter_message(response="utter_service_error")

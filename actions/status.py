@@ -1,4 +1,10 @@
-"""Following a ticket from the chat: status by number, "我的工单", adding information."""
+"""Following a ticket from the chat: status by number, "我的工单", adding information.
+
+Only a ticket's owner (the conversation that filed it, ``channel:id``) hears its
+department, reply or text. Anyone else who names a number learns its status
+word and nothing more; a ticket filed by phone or Open311 (no chat owner) can
+be claimed by proving the phone number on it (:class:`ActionClaimTicket`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,14 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import format_deadline, latest_entity, response_text, store
-from bot.tickets import Actor, TicketError, TicketNotFound, TicketView, normalize_ticket_number
+from actions.common import citizen, format_deadline, latest_entity, response_text, store
+from bot.tickets import (
+    PermissionDenied,
+    TicketError,
+    TicketNotFound,
+    TicketView,
+    normalize_ticket_number,
+)
 
 #: how many tickets "我的工单" lists, newest first
 MY_TICKETS_SHOWN = 5
@@ -40,21 +52,66 @@ class ActionTicketStatus(Action):
     ) -> list[EventType]:
         number = latest_entity(tracker, "ticket_number")
         if not number:
-            mine = store().list(sender_id=tracker.sender_id, limit=1)
+            mine = store().list(actor=citizen(tracker), limit=1)
             if mine:
                 say_status(dispatcher, domain, mine[0])
                 return []
             dispatcher.utter_message(response="utter_ask_ticket_number")
             return []
         try:
-            ticket = store().get(number)
+            ticket = store().get(number, citizen(tracker))
         except TicketNotFound:
             dispatcher.utter_message(
                 response="utter_ticket_not_found", number=normalize_ticket_number(number) or number
             )
             return []
+        except PermissionDenied:
+            return say_public_status(dispatcher, domain, number)
         say_status(dispatcher, domain, ticket)
         return [SlotSet("ticket_number", ticket.number)]
+
+
+def say_public_status(
+    dispatcher: CollectingDispatcher, domain: DomainDict, number: str
+) -> list[EventType]:
+    """What a stranger may know: the status word; and, for a phone-filed ticket, how to claim it."""
+    found, status, owned = store().public_status(number)
+    dispatcher.utter_message(
+        response="utter_status_public",
+        number=found,
+        status=response_text(domain, f"utter_status_name_{status.value}"),
+    )
+    if owned:
+        return []
+    dispatcher.utter_message(response="utter_ask_claim_phone", number=found)
+    return [SlotSet("claim_ticket", found)]
+
+
+class ActionClaimTicket(Action):
+    """The citizen typed the phone number left on a ticket filed by phone: it becomes theirs."""
+
+    def name(self) -> str:
+        return "action_claim_ticket"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        number = tracker.get_slot("claim_ticket")
+        phone = latest_entity(tracker, "phone")
+        if not number or not phone:
+            dispatcher.utter_message(response="utter_claim_refused", number=number or "")
+            return [SlotSet("claim_ticket", None)]
+        try:
+            ticket = store().claim(number, phone, citizen(tracker))
+        except TicketNotFound:
+            dispatcher.utter_message(response="utter_ticket_not_found", number=number)
+            return [SlotSet("claim_ticket", None)]
+        except PermissionDenied:
+            dispatcher.utter_message(response="utter_claim_refused", number=number)
+            return [SlotSet("claim_ticket", None)]
+        dispatcher.utter_message(response="utter_claimed", number=ticket.number)
+        say_status(dispatcher, domain, ticket)
+        return [SlotSet("claim_ticket", None), SlotSet("ticket_number", ticket.number)]
 
 
 class ActionListTickets(Action):
@@ -64,7 +121,7 @@ class ActionListTickets(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        tickets = store().list(sender_id=tracker.sender_id, limit=MY_TICKETS_SHOWN)
+        tickets = store().list(actor=citizen(tracker), limit=MY_TICKETS_SHOWN)
         if not tickets:
             dispatcher.utter_message(response="utter_my_tickets_none")
             return []
@@ -96,15 +153,16 @@ class ActionAddInfo(Action):
     ) -> list[EventType]:
         number = latest_entity(tracker, "ticket_number") or tracker.get_slot("last_ticket")
         if not number:
-            mine = store().list(sender_id=tracker.sender_id, limit=1)
+            mine = store().list(actor=citizen(tracker), limit=1)
             number = mine[0].number if mine else None
         if not number:
             dispatcher.utter_message(response="utter_ask_info_ticket")
             return []
         text = tracker.latest_message.get("text") or ""
         try:
-            ticket = store().add_info(number, text, Actor.bot())
-        except TicketNotFound:
+            ticket = store().add_info(number, text, citizen(tracker))
+        except (TicketNotFound, PermissionDenied):
+            # someone else's ticket looks exactly like a wrong number
             dispatcher.utter_message(response="utter_ticket_not_found", number=number)
             return []
         except TicketError:

@@ -282,6 +282,9 @@ def run(
     problems = check_production(settings) if production else []
     if not production and rasa_servers > 1 and not settings.redis_url:
         problems.append("several Rasa servers need REDIS_URL (a shared lock store)")
+    if production and not (settings.rest_token or settings.rest_jwt_secret):
+        console.print("[yellow]REST channel off: set REST_TOKEN or REST_JWT_SECRET to use it "
+                      "(docs/security.md)[/yellow]")
     if problems:
         for problem in problems:
             console.print(f"[red]{problem}[/red]")
@@ -298,7 +301,7 @@ def run(
         raise typer.Exit(1) from error
 
     env = {**os.environ, **rasa_environment(settings), "SANIC_HOST": settings.host,
-           ENV_JSON: "1" if production else "0"}
+           ENV_JSON: "1" if production else "0", "DEPLOY_PROFILE": profile}
     logging_config = write_config(
         settings.var_dir / "run" / "logging.json", json_lines=production,
         level=settings.log_level,

@@ -130,6 +130,27 @@ class Settings:
         },
     )
 
+    deploy_profile: str = field(
+        default="default",
+        metadata={"help": "default (one machine, SQLite) or production; set by "
+                  "`citizenbot run --profile`"},
+    )
+
+    # -- REST channel -------------------------------------------------------------
+    rest_token: str = field(
+        default="",
+        metadata={"help": "REST 渠道 / bearer token trusted integrations send; with neither this "
+                  "nor REST_JWT_SECRET the REST channel is off in production"},
+    )
+    rest_jwt_secret: str = field(
+        default="",
+        metadata={"help": "REST 渠道 / secret of JWTs whose `sub` names the only sender they "
+                  "may speak as"},
+    )
+    rest_jwt_algorithm: str = field(
+        default="HS256", metadata={"help": "REST 渠道 / algorithm of those JWTs"}
+    )
+
     # -- staff console -----------------------------------------------------------
     console_upload_max_mb: int = field(
         default=100,

@@ -30,7 +30,16 @@ because Rasa 3.6 has no plugin point for them:
   turn did create is found again by its idempotency key.
 * ``FailSafeTrackerStore``: no silent fallback to an empty in-memory
   conversation when PostgreSQL fails (see :func:`_refuse_fallback`).
-* ``MessageProcessor.parse_message``: NLU latency.
+* ``MessageProcessor.parse_message`` and ``RegexMessageHandler.process``: NLU
+  latency, and **typed text is never an intent**. Rasa reads any message
+  starting with ``/`` as ``/intent{entities}``, so a citizen could type
+  ``/EXTERNAL_ticket_update{…}`` or ``/solved``; and the normalizer turns a
+  full-width ``／`` into ``/`` before Rasa looks. Here such a message is taken
+  as an intent only when it is exactly the payload of a button the bot offered
+  in this conversation (a pressed button: the widget and REST send the payload
+  as text, WeChat maps a typed digit to it, Telegram sends it as callback data)
+  and never for an ``EXTERNAL_*`` intent, which only the console may trigger
+  through the authenticated HTTP API. Everything else is read as the text it is.
 * ``RemoteAction._validate_action_result``: Rasa calls ``jsonschema.validate``
   on every action server response, which first checks the (constant) schema
   against the 2020-12 metaschema; profiled under load that was a third of the
@@ -50,7 +59,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import httpx
@@ -210,17 +219,66 @@ def _wrap_run_action(original: Callable[..., Awaitable[bool]]) -> Callable[..., 
     return _run_action
 
 
+def offered_payloads(events: Iterable[Any]) -> set[str]:
+    """Payloads of the buttons the bot showed in a conversation's events."""
+    from rasa.shared.core.events import BotUttered
+
+    payloads: set[str] = set()
+    for event in events:
+        if isinstance(event, BotUttered):
+            for button in (event.data or {}).get("buttons") or []:
+                payload = button.get("payload") if isinstance(button, dict) else None
+                if isinstance(payload, str):
+                    payloads.add(payload.strip())
+    return payloads
+
+
+def is_offered_payload(text: str, events: Iterable[Any]) -> bool:
+    """May ``text`` be read as ``/intent{…}``? Only a button the bot offered, never EXTERNAL_."""
+    from rasa.shared.constants import INTENT_MESSAGE_PREFIX
+    from rasa.shared.core.constants import EXTERNAL_MESSAGE_PREFIX
+
+    text = text.strip()
+    if not text.startswith(INTENT_MESSAGE_PREFIX):
+        return False
+    if text[len(INTENT_MESSAGE_PREFIX):].startswith(EXTERNAL_MESSAGE_PREFIX):
+        return False
+    return text in offered_payloads(events)
+
+
+#: set by parse_message for the one message being parsed; read by the regex handler
+_payload_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "citizenbot_payload_allowed", default=False
+)
+
+
 def _wrap_parse(original: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
     @functools.wraps(original)
-    async def parse_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+    async def parse_message(
+        self: Any, message: UserMessage, tracker: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
         begin = time.perf_counter()
+        allowed = tracker is not None and is_offered_payload(message.text or "", tracker.events)
+        token = _payload_allowed.set(allowed)
         try:
-            return await original(self, *args, **kwargs)
+            return await original(self, message, tracker, *args, **kwargs)
         finally:
+            _payload_allowed.reset(token)
             metrics.NLU_SECONDS.observe(time.perf_counter() - begin)
 
     parse_message._citizenbot_hook = True  # type: ignore[attr-defined]
     return parse_message
+
+
+def _wrap_regex_process(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def process(self: Any, messages: list[Any], domain: Any = None) -> list[Any]:
+        if _payload_allowed.get():
+            return original(self, messages, domain)
+        return messages  # typed text: the classifiers' reading stands
+
+    process._citizenbot_hook = True  # type: ignore[attr-defined]
+    return process
 
 
 @functools.lru_cache(maxsize=1)
@@ -274,9 +332,11 @@ def install_hooks() -> None:
     from rasa.core.agent import Agent
     from rasa.core.processor import MessageProcessor
     from rasa.core.tracker_store import FailSafeTrackerStore
+    from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
     from rasa.shared.core.events import Event
 
     targets = (
+        (RegexMessageHandler, "process", _wrap_regex_process),
         (Agent, "handle_message", _wrap_handle_message),
         (RemoteAction, "run", _wrap_remote_run),
         (MessageProcessor, "_run_action", _wrap_run_action),

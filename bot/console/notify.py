@@ -1,15 +1,23 @@
 """Tell the citizen, on the channel they used, that staff replied or closed their ticket.
 
 The console does not talk to WeChat or Telegram itself: it asks Rasa to run
-``EXTERNAL_ticket_update`` in the citizen's conversation
-(``POST /conversations/{sender}/trigger_intent?output_channel=latest``); the
-lead's rule then runs ``action_notify_citizen``, which reads the reply from the
-store and asks for the 回访 rating. Called after the store change committed,
-from a background task, so staff never wait on Rasa; the outcome is kept per
-ticket (``console_notifications``) and shown with a retry button.
+``EXTERNAL_ticket_update`` in the owner's conversation
+(``POST /conversations/{channel:id}/trigger_intent?output_channel={channel}``);
+a rule then runs ``action_notify_citizen``, which checks that the ticket is that
+conversation's, reads the reply from the store and asks for the 回访 rating.
 
-Hotline tickets (and any ticket without a sender) have no conversation to
-write into: they are marked ``callback`` and listed for a phone call.
+The output channel is the owner's own (the channel part of the ticket's sender
+id, :mod:`bot.tickets.citizens`), never ``latest``: whoever spoke last in a
+conversation, the reply goes where its owner is. A channel that could not
+deliver makes Rasa answer an error; a channel that is not running makes Rasa
+fall back to collecting the messages in its answer (``messages``), which
+reached nobody. Both are recorded as ``failed``, never ``sent``.
+
+Called after the store change committed, from a background task, so staff
+never wait on Rasa; the outcome is kept per ticket (``console_notifications``)
+and shown with a retry button. Tickets with no chat owner (hotline, Open311,
+until a citizen claims one by its phone number) are marked ``callback`` and
+listed for a phone call.
 """
 
 from __future__ import annotations
@@ -22,17 +30,21 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.console.accounts import Accounts
 from bot.settings import Settings
+from bot.tickets.citizens import parse
 from bot.tickets.errors import TicketError
 from bot.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
 INTENT = "EXTERNAL_ticket_update"
-#: channels without a conversation the bot can write into
-CALL_BACK_CHANNELS = frozenset({"hotline", "phone"})
 
 
 def needs_call_back(channel: str, sender_id: str | None) -> bool:
-    return channel in CALL_BACK_CHANNELS or not sender_id
+    """No chat conversation to write into: staff phone the citizen instead.
+
+    ``channel`` is where the ticket was filed; a phone-filed ticket that a chat
+    citizen claimed has that citizen's sender id and is notified in the chat.
+    """
+    return parse(sender_id) is None
 
 
 class Notifier:
@@ -48,7 +60,8 @@ class Notifier:
         except TicketError as exc:
             log.warning("notify %s: %s", number, exc)
             return "failed"
-        if needs_call_back(view.channel, view.sender_id):
+        owner = parse(view.sender_id)
+        if owner is None:
             await run_in_threadpool(
                 self.accounts.set_notification, view.number, event, "callback", attempt=False
             )
@@ -59,19 +72,22 @@ class Notifier:
         token = self.settings.effective_rasa_token
         url = (
             f"{self.settings.rasa_url.rstrip('/')}/conversations/"
-            f"{quote(view.sender_id or '', safe='')}/trigger_intent"
+            f"{quote(str(owner), safe='')}/trigger_intent"
         )
         error: str | None = None
         try:
             async with httpx.AsyncClient(timeout=self.settings.console_notify_timeout) as client:
                 response = await client.post(
                     url,
-                    params={"output_channel": "latest", "token": token},
+                    params={"output_channel": owner.channel, "token": token},
                     json={"name": INTENT, "entities": {"ticket_number": view.number}},
                 )
             if response.status_code >= 400:
                 # never the URL: it carries the token
                 error = f"Rasa answered HTTP {response.status_code}: {response.text[:200]}"
+            elif "messages" in _json(response) and owner.channel != "rest":
+                # REST cannot push: its conversation holds the reply for the integration
+                error = f"the {owner.channel} channel is not running; nothing was delivered"
         except httpx.HTTPError as exc:
             text = str(exc).replace(token, "***") if len(token) >= 8 else str(exc)
             error = f"{type(exc).__name__}: {text[:200]}"
@@ -82,3 +98,11 @@ class Notifier:
             self.accounts.set_notification, view.number, event, status, error, attempt=True
         )
         return status
+
+
+def _json(response: httpx.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

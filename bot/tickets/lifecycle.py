@@ -13,7 +13,7 @@ from enum import Enum
 
 from bot.tickets import messages
 from bot.tickets.errors import IllegalTransition, InvalidInput, PermissionDenied
-from bot.tickets.models import BOT_NAME, Actor, Role, Status
+from bot.tickets.models import Actor, Role, Status
 
 
 class Action(str, Enum):
@@ -37,6 +37,9 @@ class Action(str, Enum):
     CONTACT_VIEWED = "contact_viewed"
     PURGE = "purge"
     REKEY = "rekey"
+    #: a citizen proves the phone number on a ticket filed with no chat identity
+    CLAIM = "claim"
+    CLAIM_REFUSED = "claim_refused"
 
     def __str__(self) -> str:
         return self.value
@@ -93,7 +96,12 @@ RULES: dict[Action, Rule] = {
     Action.CONTACT_VIEWED: Rule(ALL, None, STAFF),
     Action.PURGE: Rule(frozenset({S.CLOSED, S.MERGED}), None, frozenset({R.SYSTEM, R.ADMIN})),
     Action.REKEY: Rule(ALL, None, frozenset({R.SYSTEM, R.ADMIN})),
+    Action.CLAIM: Rule(OPEN | {S.CLOSED}, None, frozenset({R.CITIZEN})),
+    Action.CLAIM_REFUSED: Rule(OPEN | {S.CLOSED}, None, frozenset({R.CITIZEN})),
 }
+
+#: what a citizen may do to a ticket that belongs to no chat identity yet
+_UNOWNED = frozenset({Action.CLAIM, Action.CLAIM_REFUSED})
 
 #: actions department staff may take on their own department's tickets only
 _DEPARTMENT_BOUND = frozenset(RULES) - {Action.CREATE}
@@ -111,20 +119,21 @@ def check(
     """Refuse or allow ``action``; return the status after it (``status`` if unchanged).
 
     Rights are checked before the state so that a caller learns nothing about a
-    ticket it may not touch. ``owner`` is the ticket's sender id: a citizen
-    actor naming a sender (``Actor.citizen(sender_id)``) may only touch their
-    own tickets; the anonymous ``Actor.bot()`` leaves that check to the bot.
+    ticket it may not touch. ``owner`` is the ticket's sender id
+    (``channel:id``, :mod:`bot.tickets.citizens`): a citizen may touch only the
+    tickets they own. A ticket filed with no chat identity (hotline, Open311)
+    has no owner; the only thing a citizen may do to it is claim it, and only
+    while nobody has.
     """
     rule = RULES[action]
     if actor.role not in rule.roles:
         raise PermissionDenied(messages.ROLE_DENIED.format(role=actor.role.value, action=action))
-    if (
-        actor.role is Role.CITIZEN
-        and actor.name != BOT_NAME
-        and owner is not None
-        and owner != actor.name
-    ):
-        raise PermissionDenied(messages.NOT_OWNER)
+    if actor.role is Role.CITIZEN and action is not Action.CREATE:
+        if action in _UNOWNED:
+            if owner is not None:
+                raise PermissionDenied(messages.NOT_OWNER)
+        elif owner is None or owner != actor.name:
+            raise PermissionDenied(messages.NOT_OWNER)
     if (
         actor.role is Role.DEPARTMENT
         and action in _DEPARTMENT_BOUND
@@ -146,7 +155,7 @@ def allowed_actions(status: Status, actor: Actor, department: str | None) -> lis
     """What the console may offer this actor on a ticket in ``status``."""
     result = []
     for action in RULES:
-        if action in (Action.CREATE, Action.MERGED_IN, Action.PURGE, Action.REKEY):
+        if action in (Action.CREATE, Action.MERGED_IN, Action.PURGE, Action.REKEY, *_UNOWNED):
             continue
         try:
             check(action, status, actor, department, reason="x")

@@ -12,8 +12,6 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-#: the citizen speaking through the bot, without saying which citizen
-BOT_NAME = "bot"
 KINDS = frozenset({"complaint", "report", "help", "suggestion", "inquiry", "callback", "emergency"})
 
 
@@ -54,13 +52,11 @@ class Actor:
         object.__setattr__(self, "role", Role(self.role))
 
     @classmethod
-    def bot(cls) -> Actor:
-        """The citizen speaking through the chat bot (the bot checks whose ticket it is)."""
-        return cls(Role.CITIZEN, BOT_NAME)
-
-    @classmethod
     def citizen(cls, sender_id: str) -> Actor:
-        """A known citizen: the store lets them touch only tickets they filed."""
+        """A citizen, named by their sender id (``channel:id``): the store lets them
+        touch only the tickets they own. There is no anonymous citizen."""
+        if not sender_id:
+            raise ValueError("a citizen actor needs a sender id")
         return cls(Role.CITIZEN, sender_id)
 
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,7 +38,7 @@ from bot.tickets.errors import (
     TicketNotFound,
 )
 from bot.tickets.lifecycle import Action
-from bot.tickets.models import BOT_NAME, KINDS, Actor, Contact, NewTicket, Role, Status, TicketView
+from bot.tickets.models import KINDS, Actor, Contact, NewTicket, Role, Status, TicketView
 from bot.tickets.numbers import format_number, next_number, normalize_ticket_number
 from bot.tickets.routing import RoutingTable
 from bot.tickets.schema import (
@@ -52,6 +53,8 @@ from bot.tickets.sla import SlaPolicy
 
 UTC = timezone.utc
 #: a probable duplicate without a known place must be nearly the same text
+#: wrong phone numbers a ticket takes before it refuses every claim (staff can still help)
+CLAIM_ATTEMPTS = 5
 STRICT_DUPLICATE_THRESHOLD = 0.85
 #: how many recent open tickets a new complaint is compared with
 DUPLICATE_CANDIDATES = 500
@@ -442,8 +445,15 @@ class TicketStore:
     # -- creation ----------------------------------------------------------------
 
     def create(self, new: NewTicket, actor: Actor | None = None) -> TicketView:
-        """Create a ticket, or return the one already created with the same idempotency key."""
-        actor = actor or Actor.bot()
+        """Create a ticket, or return the one already created with the same idempotency key.
+
+        Without ``actor`` the ticket is created by the citizen it names (``sender_id``)
+        or, for tickets of no chat identity (hotline, Open311), by the system.
+        """
+        if actor is None:
+            actor = Actor.citizen(new.sender_id) if new.sender_id else Actor.system()
+        if actor.role is Role.CITIZEN and new.sender_id != actor.name:
+            raise PermissionDenied(messages.NOT_OWNER)
         if new.kind not in KINDS:
             raise InvalidInput(messages.BAD_KIND.format(kind=new.kind))
         if not (new.summary or "").strip() and not (new.description or "").strip():
@@ -715,9 +725,54 @@ class TicketStore:
 
     # -- reading -----------------------------------------------------------------
 
-    def get(self, number: str) -> TicketView:
+    def get(self, number: str, actor: Actor | None = None) -> TicketView:
+        """The ticket; with a citizen ``actor``, only if it is theirs (PermissionDenied).
+
+        Staff callers pass no actor (the console checks roles itself); the chat
+        passes the citizen, so a stranger who types a number learns nothing but
+        :meth:`public_status`.
+        """
         with self._read() as conn:
-            return self._view(conn, self._load(conn, number))
+            row = self._load(conn, number)
+            if actor is not None and actor.role is Role.CITIZEN and row.sender_id != actor.name:
+                raise PermissionDenied(messages.NOT_OWNER)
+            return self._view(conn, row)
+
+    def public_status(self, number: str) -> tuple[str, Status, bool]:
+        """(number, status, has an owner): all the public may learn from a ticket number."""
+        with self._read() as conn:
+            row = self._load(conn, number)
+            return row.number, Status(row.status), row.sender_id is not None
+
+    def claim(self, number: str, phone: str, actor: Actor) -> TicketView:
+        """Give a ticket filed with no chat identity to the citizen who proves its phone.
+
+        Hotline and Open311 tickets carry the caller's phone number (encrypted);
+        a chat citizen who types the same number becomes the owner, so the reply
+        and the 回访 then reach them on that channel. Every try is in the audit
+        chain; after :data:`CLAIM_ATTEMPTS` wrong numbers the ticket takes no
+        more tries, so a stranger cannot guess their way in.
+        """
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        with self._write() as conn:
+            row = self._load(conn, number)
+            lifecycle.check(Action.CLAIM, Status(row.status), actor, row.department,
+                            owner=row.sender_id)
+            refused = conn.execute(
+                select(func.count())
+                .select_from(events)
+                .where(events.c.ticket_id == row.id, events.c.action == Action.CLAIM_REFUSED.value)
+            ).scalar_one()
+            if refused >= CLAIM_ATTEMPTS:
+                raise PermissionDenied(messages.CLAIM_LOCKED.format(number=row.number))
+            known, _, _ = self._known(row)
+            expected = "".join(ch for ch in known or "" if ch.isdigit())
+            if expected and digits and hmac.compare_digest(digits.encode(), expected.encode()):
+                row = self._record(conn, row, actor, Action.CLAIM, values={"sender_id": actor.name})
+                return self._view(conn, row)
+            # committed before refusing: the failed try counts towards the limit
+            self._record(conn, row, actor, Action.CLAIM_REFUSED)
+        raise PermissionDenied(messages.CLAIM_REFUSED.format(number=row.number))
 
     def list(
         self,
@@ -744,12 +799,9 @@ class TicketStore:
                     )
                 department = actor.department or ""
             elif actor.role is Role.CITIZEN:
-                if actor.name != BOT_NAME and sender_id not in (None, actor.name):
+                if sender_id not in (None, actor.name):
                     raise PermissionDenied(messages.NOT_OWNER)
-                if actor.name != BOT_NAME:
-                    sender_id = actor.name
-                if sender_id is None:
-                    raise PermissionDenied(messages.SENDER_REQUIRED)
+                sender_id = actor.name
         if status is not None:
             try:
                 stmt = stmt.where(tickets.c.status == Status(status).value)

@@ -40,6 +40,8 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
 from bot.settings import Settings, get_settings
+from bot.tickets.citizens import recipient, sender_id
+from connectors.limits import cap
 from connectors.telegram.inbound import STORED_PAYLOAD, Button, Say, ToBot, translate
 from connectors.telegram.texts import TelegramTexts, default_texts
 from connectors.wechat.state import TTLStore, make_store
@@ -64,7 +66,9 @@ class TelegramOutput(OutputChannel):
 
     Rasa's ``trigger_intent?output_channel=latest`` finds this through
     :meth:`TelegramInput.get_output_channel` for citizens who last wrote on Telegram.
-    Recipient ids are chat ids.
+    Recipient ids are ``telegram:<chat id>`` (:mod:`bot.tickets.citizens`); an id of
+    another channel raises :class:`~bot.tickets.citizens.ForeignSender`, and a failed
+    Bot API call raises too, so the console never records an undelivered reply as sent.
     """
 
     def __init__(self, channel: TelegramInput) -> None:
@@ -79,21 +83,27 @@ class TelegramOutput(OutputChannel):
         assert self._channel.application is not None, "Telegram is not started"
         return self._channel.application.bot
 
+    @staticmethod
+    def _chat(recipient_id: str) -> int:
+        return int(recipient("telegram", recipient_id))
+
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         limit = MessageLimit.MAX_TEXT_LENGTH
         for start in range(0, max(len(text), 1), limit):
-            await self._bot.send_message(chat_id=int(recipient_id), text=text[start:start + limit])
+            await self._bot.send_message(
+                chat_id=self._chat(recipient_id), text=text[start:start + limit]
+            )
 
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
         keyboard = await self._channel.keyboard(buttons)
         await self._bot.send_message(
-            chat_id=int(recipient_id), text=text or "…", reply_markup=keyboard
+            chat_id=self._chat(recipient_id), text=text or "…", reply_markup=keyboard
         )
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
-        await self._bot.send_photo(chat_id=int(recipient_id), photo=image)
+        await self._bot.send_photo(chat_id=self._chat(recipient_id), photo=image)
 
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
@@ -245,9 +255,9 @@ class TelegramInput(InputChannel):
         await _quietly(bot.send_chat_action(chat_id=inbound.chat_id, action=ChatAction.TYPING))
         assert self._on_new_message is not None
         message = UserMessage(
-            inbound.text,
+            cap(inbound.text),
             TelegramOutput(self),
-            str(inbound.chat_id),
+            sender_id(self.name(), inbound.chat_id),
             input_channel=self.name(),
             metadata=inbound.metadata,
         )

@@ -46,6 +46,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot.tickets.citizens import recipient, sender_id
+from connectors.limits import cap
 from connectors.webchat.history import HISTORY_LIMIT, conversation, is_session_id
 
 logger = logging.getLogger(__name__)
@@ -57,8 +59,6 @@ STATIC_FILES = {
     "widget.js": "application/javascript; charset=utf-8",
     "demo.html": "text/html; charset=utf-8",
 }
-#: longest message accepted from a browser (a pasted essay is cut, not refused)
-MAX_MESSAGE_CHARS = 2000
 #: metadata keys a browser may set
 CLIENT_METADATA_KEYS = ("display", "language")
 
@@ -81,6 +81,10 @@ class WebChatOutput(SocketIOOutput):
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
         await self._send_message(recipient_id, {"custom": json_message})
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        # The conversation is ``webchat:<session>``; the socket.io room is the session.
+        await super()._send_message(recipient("webchat", socket_id), response)
 
 
 class WebChatBlueprint(SocketBlueprint):
@@ -205,7 +209,7 @@ class WebChatInput(SocketIOInput):
             agent = getattr(request.app.ctx, "agent", None)
             tracker = None
             if agent is not None and agent.tracker_store is not None:
-                tracker = await agent.tracker_store.retrieve(session_id)
+                tracker = await agent.tracker_store.retrieve(sender_id(self.name(), session_id))
             events = [event.as_dict() for event in tracker.events] if tracker else []
             messages = conversation(events, self.name(), HISTORY_LIMIT)
             return response.json({"session_id": session_id, "messages": messages})
@@ -236,7 +240,7 @@ class WebChatInput(SocketIOInput):
                 return
             if self.session_persistence:
                 await self._join(sio, sid, sender)
-            text = str(data.get("message") or "")[:MAX_MESSAGE_CHARS]
+            text = cap(str(data.get("message") or ""))
             if not text.strip():
                 return
             metadata = self._metadata(data.get(self.metadata_key))
@@ -254,7 +258,7 @@ class WebChatInput(SocketIOInput):
                     UserMessage(
                         text,
                         WebChatOutput(sio, self.bot_message_evt),
-                        sender,
+                        sender_id(self.name(), sender),
                         input_channel=self.name(),
                         metadata=metadata,
                     )

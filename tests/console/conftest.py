@@ -123,7 +123,7 @@ def new_ticket(store: TicketStore, **changes: Any) -> TicketView:
         "kind": "complaint",
         "summary": "小区门口烧烤油烟扰民",
         "description": "每天晚上烧烤到凌晨，油烟很大",
-        "sender_id": "citizen-x",
+        "sender_id": "rest:citizen-x",
         "place": "幸福小区",
         "phone": "13812345678",
     }

@@ -245,11 +245,17 @@ def test_html_from_citizens_is_escaped(as_user: Any, store: TicketStore) -> None
 
 
 class FakeRasa:
-    """Records trigger_intent calls the way Rasa receives them; answers 200 or 500."""
+    """Records trigger_intent calls the way Rasa receives them; answers 200 or 500.
+
+    A 200 carries ``messages`` only when ``collected`` is set: that is how Rasa
+    answers when the requested output channel is not running (it collects the
+    bot's messages into its answer instead of delivering them).
+    """
 
     def __init__(self, status: int = 200) -> None:
         self.calls: list[dict[str, Any]] = []
         self.status = status
+        self.collected = False
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -259,7 +265,8 @@ class FakeRasa:
                 self.send_response(fake.status)
                 self.send_header("content-type", "application/json")
                 self.end_headers()
-                self.wfile.write(b'{"messages": []}')
+                body = {"tracker": {}, **({"messages": [{"text": "…"}]} if fake.collected else {})}
+                self.wfile.write(json.dumps(body).encode())
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -294,7 +301,7 @@ def notifying(settings: Settings, rasa: FakeRasa, store: TicketStore, users: dic
 def test_reply_notifies_the_citizen_through_rasa(
     notifying: Any, rasa: FakeRasa, store: TicketStore
 ) -> None:
-    view = dispatched(store, ENV, sender_id="wx/user 1")
+    view = dispatched(store, ENV, channel="wechat", sender_id="wechat:wx/user 1")
     staff = login(notifying, "env1")
     response = staff.api(
         "POST",
@@ -304,14 +311,45 @@ def test_reply_notifies_the_citizen_through_rasa(
     assert response.status_code == 200 and response.json()["notification_scheduled"]
     assert len(rasa.calls) == 1
     call = rasa.calls[0]
-    assert call["path"].startswith("/conversations/wx%2Fuser%201/trigger_intent?")
-    assert "output_channel=latest" in call["path"] and "token=test-token" in call["path"]
+    assert call["path"].startswith("/conversations/wechat%3Awx%2Fuser%201/trigger_intent?")
+    # the owner's own channel, never "latest": a stranger who spoke last cannot take it
+    assert "output_channel=wechat&" in call["path"] and "token=test-token" in call["path"]
     assert call["body"] == {
         "name": "EXTERNAL_ticket_update",
         "entities": {"ticket_number": view.number},
     }
     detail = staff.api("GET", f"/api/tickets/{view.number}").json()
     assert detail["notification"]["status"] == "sent"
+
+
+def test_reply_to_a_channel_that_is_not_running_is_failed_not_sent(
+    notifying: Any, rasa: FakeRasa, store: TicketStore
+) -> None:
+    rasa.collected = True  # Rasa had no running telegram channel and collected the messages
+    view = dispatched(store, ENV, channel="telegram", sender_id="telegram:4242")
+    staff = login(notifying, "env1")
+    staff.api(
+        "POST",
+        f"/api/tickets/{view.number}/actions/reply",
+        json={"text": "已处理", "expected_version": view.version},
+    )
+    detail = staff.api("GET", f"/api/tickets/{view.number}").json()
+    assert detail["notification"]["status"] == "failed"
+    assert "telegram" in detail["notification"]["last_error"]
+
+
+def test_phone_filed_ticket_is_called_back_not_pushed(
+    notifying: Any, rasa: FakeRasa, store: TicketStore
+) -> None:
+    view = dispatched(store, ENV, channel="hotline", sender_id=None)
+    staff = login(notifying, "env1")
+    staff.api(
+        "POST",
+        f"/api/tickets/{view.number}/actions/reply",
+        json={"text": "已处理", "expected_version": view.version},
+    )
+    detail = staff.api("GET", f"/api/tickets/{view.number}").json()
+    assert detail["notification"]["status"] == "callback" and rasa.calls == []
 
 
 def test_failed_notification_is_shown_and_can_be_retried(

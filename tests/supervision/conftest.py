@@ -234,7 +234,7 @@ def seed(
             if fate < 0.45:
                 continue
             clock.now = min(clock.now + timedelta(hours=rng.randint(1, 48)), NOW)
-            store.rate(view.number, rng.randint(1, 5), True, "", Actor.bot())
+            store.rate(view.number, rng.randint(1, 5), True, "", Actor.citizen(view.sender_id))
         except TicketError:
             pass
     clock.now = NOW

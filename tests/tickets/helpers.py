@@ -15,7 +15,7 @@ SUPERVISOR = Actor(Role.SUPERVISOR, "zhao")
 ADMIN = Actor(Role.ADMIN, "root")
 ENV_STAFF = Actor(Role.DEPARTMENT, "li", "市生态环境局")
 HOUSING_STAFF = Actor(Role.DEPARTMENT, "chen", "市住房和城乡建设局")
-CITIZEN = Actor.bot()
+CITIZEN = Actor.citizen("user-1")  # the sender of complaint()
 
 
 def complaint(**overrides: Any) -> NewTicket:

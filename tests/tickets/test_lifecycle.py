@@ -102,7 +102,9 @@ def test_department_staff_act_only_on_their_own_tickets(store: TicketStore) -> N
     with pytest.raises(PermissionDenied):
         store.reply(ticket.number, "已办", CITIZEN)
     with pytest.raises(PermissionDenied):
-        store.list(actor=CITIZEN)
+        store.list(actor=CITIZEN, sender_id="someone-else")
+    assert [t.number for t in store.list(actor=CITIZEN)] == [ticket.number]
+    assert store.list(actor=Actor.citizen("someone-else")) == []
     assert store.start(ticket.number, ENV_STAFF).status is Status.IN_PROGRESS
     assert store.get(ticket.number).version == 3
 
