@@ -15,7 +15,7 @@ speaking, so it is fenced in:
   (:mod:`bot.tickets.citizens`): a REST caller can never reach the
   conversation or the tickets of a WeChat, Telegram or widget user, whatever
   id it types. ``input_channel`` in the body is ignored for the same reason.
-* **Size.** Bodies over 64 KB are refused; the text is cut to
+* **Size.** Bodies over 256 KB are refused; the text is cut to
   :data:`connectors.limits.MAX_MESSAGE_CHARS`.
 
 It also passes through what Rasa's channel drops: ``metadata`` (a dict),
@@ -47,8 +47,8 @@ from connectors.limits import cap
 
 logger = logging.getLogger(__name__)
 
-#: largest accepted body; a message is cut to MAX_MESSAGE_CHARS anyway
-MAX_BODY_BYTES = 64 * 1024
+#: largest accepted body (a pasted 50,000-character text is cut and answered, not refused)
+MAX_BODY_BYTES = 256 * 1024
 #: longest sender id a client may choose
 MAX_SENDER_CHARS = 128
 

@@ -153,8 +153,8 @@ class TestWebhook:
         store.dispose()
         before = len(telegram_bot.api.texts(chat))
         response = httpx.post(
-            f"{telegram_bot.stack.rasa_url}/conversations/{chat}/trigger_intent",
-            params={"output_channel": "latest", "token": "test-token"},
+            f"{telegram_bot.stack.rasa_url}/conversations/telegram:{chat}/trigger_intent",
+            params={"output_channel": "telegram", "token": "test-token"},
             json={"name": "EXTERNAL_ticket_update", "entities": {"ticket_number": number[0]}},
             timeout=60,
         )
@@ -249,7 +249,8 @@ async def test_polling_mode_feeds_the_same_handler(tmp_path: Any) -> None:
         await asyncio.sleep(0.5)
         assert [m.text for m in received] == ["你好"]
         assert api.texts(chat) == ["收到：你好"]
-        assert received[0].input_channel == "telegram" and received[0].sender_id == str(chat)
+        assert received[0].input_channel == "telegram"
+        assert received[0].sender_id == f"telegram:{chat}"
     finally:
         await channel.stop()
         api.stop()

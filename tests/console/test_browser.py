@@ -156,7 +156,7 @@ def _file_complaint(stack: Stack, sender: str) -> str:
 
 def _tracker_texts(stack: Stack, sender: str) -> list[str]:
     tracker = httpx.get(
-        f"{stack.rasa_url}/conversations/{sender}/tracker?token=test-token", timeout=10
+        f"{stack.rasa_url}/conversations/rest:{sender}/tracker?token=test-token", timeout=10
     ).json()
     return [e.get("text") or "" for e in tracker.get("events", []) if e.get("event") == "bot"]
 
@@ -230,7 +230,9 @@ def test_whole_loop_complaint_dispatch_reply_rating_reopen(browser: Any, live: d
 def test_department_cannot_reach_another_departments_ticket(browser: Any, live: dict) -> None:
     store = live["store"]
     view = store.create(
-        NewTicket(channel="rest", kind="complaint", summary="河道有人偷排污水", sender_id="s-iso")
+        NewTicket(
+            channel="rest", kind="complaint", summary="河道有人偷排污水", sender_id="rest:s-iso"
+        )
     )
     view = store.dispatch(view.number, ENV, Actor(Role.DISPATCHER, "disp"))
     other = Person(browser, live, "house1")
@@ -261,7 +263,7 @@ def test_department_cannot_reach_another_departments_ticket(browser: Any, live: 
 def test_form_without_csrf_token_is_refused(browser: Any, live: dict) -> None:
     store = live["store"]
     view = store.create(
-        NewTicket(channel="rest", kind="complaint", summary="路灯不亮", sender_id="s-csrf")
+        NewTicket(channel="rest", kind="complaint", summary="路灯不亮", sender_id="rest:s-csrf")
     )
     view = store.dispatch(view.number, ENV, Actor(Role.DISPATCHER, "disp"))
     staff = Person(browser, live, "env1")
@@ -284,7 +286,7 @@ def test_citizen_html_is_shown_as_text_never_run(browser: Any, live: dict) -> No
             summary=f"噪音扰民{XSS}",
             description=XSS,
             place=f"人民路{XSS}",
-            sender_id="s-xss",
+            sender_id="rest:s-xss",
             transcript=[{"speaker": "citizen", "text": XSS}],
         )
     )

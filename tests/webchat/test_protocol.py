@@ -98,7 +98,7 @@ async def test_client_metadata_is_filtered(web_stack: Stack) -> None:
     finally:
         await client.close()
     async with httpx.AsyncClient(timeout=30) as http:
-        tracker = (await http.get(f"{web_stack.rasa_url}/conversations/{session}/tracker",
+        tracker = (await http.get(f"{web_stack.rasa_url}/conversations/webchat:{session}/tracker",
                                   params={"token": "test-token"})).json()
     user = [e for e in tracker["events"] if e["event"] == "user"][-1]
     assert user["input_channel"] == "webchat"
