@@ -358,7 +358,9 @@ class WeChatInput(InputChannel):
                           "url": str(message.image or "")}
             return texts.image, {"attachments": [attachment]}
         if isinstance(message, SubscribeEvent):
-            return texts.subscribe, {}
+            # like wechat_menu, marks a payload the channel chose (from a verified
+            # event), not text the citizen typed
+            return texts.subscribe, {"wechat_event": "subscribe"}
         if isinstance(message, ClickEvent):
             payload = texts.menu.get(str(message.key or ""))
             return (payload, {"wechat_menu": str(message.key)}) if payload else _Say(
