@@ -42,7 +42,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.settings import Settings, get_settings
-from bot.tickets.citizens import sender_id
+from bot.tickets.citizens import is_platform_id, sender_id
 from connectors.limits import cap
 
 logger = logging.getLogger(__name__)
@@ -128,8 +128,10 @@ class RestInput(RasaRestInput):
             sender = str(sender)
         if not isinstance(sender, str) or not sender.strip():
             raise Refused(400, "sender must be a non-empty string")
-        if len(sender) > MAX_SENDER_CHARS:
+        if len(sender.strip()) > MAX_SENDER_CHARS:
             raise Refused(400, f"sender longer than {MAX_SENDER_CHARS} characters")
+        if not is_platform_id(sender.strip()):
+            raise Refused(400, "sender may hold only letters, digits and _ . @ : -")
         if not isinstance(text, str):
             raise Refused(400, "message must be a string")
         return sender.strip(), cap(text), self.get_metadata(request)

@@ -23,7 +23,6 @@ listed for a phone call.
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
 
 import httpx
 from starlette.concurrency import run_in_threadpool
@@ -72,7 +71,7 @@ class Notifier:
         token = self.settings.effective_rasa_token
         url = (
             f"{self.settings.rasa_url.rstrip('/')}/conversations/"
-            f"{quote(str(owner), safe='')}/trigger_intent"
+            f"{owner}/trigger_intent"  # as it is: Rasa does not unquote its path
         )
         error: str | None = None
         try:

@@ -13,11 +13,15 @@ no owner; a citizen claims such a ticket by proving the phone number on it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: channels whose messages arrive as a Rasa conversation
 CHAT_CHANNELS = frozenset({"rest", "webchat", "wechat", "telegram"})
 SEPARATOR = ":"
+#: what a platform id may hold: every platform's ids fit (openids, chat ids, uuid hex), and
+#: the id can stand in a URL path as it is (Rasa's HTTP API does not unquote its path)
+PLATFORM_ID = re.compile(r"^[A-Za-z0-9_.@-][A-Za-z0-9_.@:-]{0,127}$")
 
 
 class ForeignSender(ValueError):
@@ -38,12 +42,17 @@ def sender_id(channel: str, platform_id: str | int) -> str:
     return f"{channel}{SEPARATOR}{platform_id}"
 
 
+def is_platform_id(value: str) -> bool:
+    """Can ``value`` be a citizen's id on a channel (REST clients choose theirs)?"""
+    return bool(PLATFORM_ID.match(value))
+
+
 def parse(sender: str | None) -> Citizen | None:
     """The citizen behind a sender id, or None for an id of no chat channel."""
     if not sender:
         return None
     channel, sep, platform_id = sender.partition(SEPARATOR)
-    if not sep or channel not in CHAT_CHANNELS or not platform_id:
+    if not sep or channel not in CHAT_CHANNELS or not is_platform_id(platform_id):
         return None
     return Citizen(channel, platform_id)
 

@@ -301,7 +301,7 @@ def notifying(settings: Settings, rasa: FakeRasa, store: TicketStore, users: dic
 def test_reply_notifies_the_citizen_through_rasa(
     notifying: Any, rasa: FakeRasa, store: TicketStore
 ) -> None:
-    view = dispatched(store, ENV, channel="wechat", sender_id="wechat:wx/user 1")
+    view = dispatched(store, ENV, channel="wechat", sender_id="wechat:o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
     staff = login(notifying, "env1")
     response = staff.api(
         "POST",
@@ -311,7 +311,9 @@ def test_reply_notifies_the_citizen_through_rasa(
     assert response.status_code == 200 and response.json()["notification_scheduled"]
     assert len(rasa.calls) == 1
     call = rasa.calls[0]
-    assert call["path"].startswith("/conversations/wechat%3Awx%2Fuser%201/trigger_intent?")
+    assert call["path"].startswith(
+        "/conversations/wechat:o6_bmjrPTlm6_2sgVt7hMZOPfL2M/trigger_intent?"
+    )
     # the owner's own channel, never "latest": a stranger who spoke last cannot take it
     assert "output_channel=wechat&" in call["path"] and "token=test-token" in call["path"]
     assert call["body"] == {

@@ -120,6 +120,8 @@ async def test_a_50000_character_message_is_cut_to_the_limit(rest_app: MakeRest)
         {"sender": "x" * 129, "message": "你好"},
         {"sender": "a", "message": None},
         {"sender": {"id": 1}, "message": "你好"},
+        {"sender": "../conversations/x", "message": "你好"},
+        {"sender": "张三", "message": "你好"},
     ],
 )
 async def test_malformed_bodies_get_a_clear_error_and_reach_nobody(
