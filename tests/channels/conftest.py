@@ -159,17 +159,18 @@ async def channel_app(
 
 
 def _start_stack(tmp_path_factory: pytest.TempPathFactory, recording: RecordingServer,
-                 account: Account, timeout: float, name: str) -> Stack:
+                 account: Account, timeout: float, name: str, model: Path) -> Stack:
     env = account.env(recording.base_url, timeout)
     env["REDIS_URL"] = ""
-    return Stack(var_dir=tmp_path_factory.mktemp(name), extra_env=env).start()
+    # the session's model (TEST_MODEL included), as the shared `stack` fixture runs
+    return Stack(var_dir=tmp_path_factory.mktemp(name), model=model, extra_env=env).start()
 
 
 @pytest.fixture(scope="module")
 def wechat_stack(model: Path, tmp_path_factory: pytest.TempPathFactory,
                  recording: RecordingServer, account: Account) -> Iterator[Stack]:
     """Rasa + action server with the WeChat channel and a generous reply budget."""
-    stack = _start_stack(tmp_path_factory, recording, account, 4.0, "wechat-stack")
+    stack = _start_stack(tmp_path_factory, recording, account, 4.0, "wechat-stack", model)
     yield stack
     stack.stop()
 
@@ -178,7 +179,8 @@ def wechat_stack(model: Path, tmp_path_factory: pytest.TempPathFactory,
 def slow_wechat_stack(model: Path, tmp_path_factory: pytest.TempPathFactory,
                       recording: RecordingServer, account: Account) -> Iterator[Stack]:
     """The same, with a reply budget no real turn meets: every answer goes by the API."""
-    stack = _start_stack(tmp_path_factory, recording, account, 0.01, "wechat-slow-stack")
+    stack = _start_stack(tmp_path_factory, recording, account, 0.01, "wechat-slow-stack",
+                         model)
     yield stack
     stack.stop()
 
