@@ -236,16 +236,17 @@ def offered_payloads(events: Iterable[Any]) -> set[str]:
 def is_offered_payload(text: str, events: Iterable[Any]) -> bool:
     """May ``text`` be read as ``/intent{…}``? Only a button the bot offered, never EXTERNAL_."""
     from rasa.shared.constants import INTENT_MESSAGE_PREFIX
-    from rasa.shared.core.constants import EXTERNAL_MESSAGE_PREFIX
 
     text = text.strip()
     if not text.startswith(INTENT_MESSAGE_PREFIX):
         return False
-    if text[len(INTENT_MESSAGE_PREFIX):].startswith(EXTERNAL_MESSAGE_PREFIX):
+    if text[len(INTENT_MESSAGE_PREFIX):].upper().startswith(EXTERNAL_INTENT_PREFIX):
         return False
     return text in offered_payloads(events)
 
 
+#: intents only the console may trigger, through the authenticated HTTP API
+EXTERNAL_INTENT_PREFIX = "EXTERNAL_"
 #: set by parse_message for the one message being parsed; read by the regex handler
 _payload_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "citizenbot_payload_allowed", default=False
@@ -326,17 +327,26 @@ def _wrap_resolve_by_type(original: Callable[..., Any]) -> Callable[..., Any]:
     return resolve_by_type
 
 
+def install_typed_intent_guard() -> None:
+    """Rasa unpacks ``/intent{…}`` only for offered buttons (any process that parses)."""
+    from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
+
+    if not getattr(RegexMessageHandler.process, "_citizenbot_hook", False):
+        RegexMessageHandler.process = _wrap_regex_process(  # type: ignore[method-assign]
+            RegexMessageHandler.process
+        )
+
+
 def install_hooks() -> None:
     """Patch Rasa once per process (see the module docstring for why each)."""
     from rasa.core.actions.action import RemoteAction
     from rasa.core.agent import Agent
     from rasa.core.processor import MessageProcessor
     from rasa.core.tracker_store import FailSafeTrackerStore
-    from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
     from rasa.shared.core.events import Event
 
+    install_typed_intent_guard()
     targets = (
-        (RegexMessageHandler, "process", _wrap_regex_process),
         (Agent, "handle_message", _wrap_handle_message),
         (RemoteAction, "run", _wrap_remote_run),
         (MessageProcessor, "_run_action", _wrap_run_action),

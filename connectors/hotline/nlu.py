@@ -73,6 +73,10 @@ class RasaNLU:
             warnings.simplefilter("ignore")
             from rasa.core.agent import Agent
 
+            from connectors.ops import install_typed_intent_guard
+
+            # a transcript line "/complain" is what the caller said, not an intent
+            install_typed_intent_guard()
             return Agent.load(str(self.model_path))
 
     async def _parse_all(self, texts: Sequence[str]) -> list[ParseData]:
