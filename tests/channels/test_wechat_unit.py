@@ -216,6 +216,22 @@ async def test_dedupe_across_servers_through_redis(channel_app: MakeApp) -> None
     assert one.bot.texts_from(wx(openid)) == ["路面塌陷"] and two.bot.received == []
 
 
+async def test_redis_down_falls_back_to_this_servers_memory(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis unreachable: claims still hold within this server (dedupe and the replay
+    guard keep working here), reads see what was written, nothing raises."""
+    store = RedisStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    assert await store.claim("k", "first", 60) is True
+    assert await store.claim("k", "second", 60) is False
+    assert await store.get("k") == "first"
+    await store.set("b", "x", 60)
+    assert await store.get("b") == "x"
+    await store.delete("b")
+    assert await store.get("b") is None
+    assert "Redis unavailable" in caplog.text
+
+
 # -- message types ------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ covers no byte of the body; ``msg_signature`` also covers ``<Encrypt>``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -85,13 +86,15 @@ def wx(openid: str) -> str:
 
 @pytest.mark.parametrize("mode", ["plain", "safe"])
 async def test_replayed_triple_with_another_body_is_refused(
-    channel_app: MakeApp, store_kind: str, mode: str
+    channel_app: MakeApp, store_kind: str, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The triple of one genuine callback, seen in a log, reused for the attacker's body.
 
     In plaintext mode (no AES key) the signature does not cover the body, so
     only the nonce memory stops it; in safe mode msg_signature stops it too.
+    The refusal is logged without personal data.
     """
+    caplog.set_level(logging.DEBUG, logger="connectors.wechat")
     app = await channel_app(store=make_store(store_kind), aes=mode == "safe")
     citizen = new_openid()
     genuine_xml = message_xml("text", citizen, content="小区门口路灯坏了", msg_id=new_msg_id())
@@ -110,6 +113,11 @@ async def test_replayed_triple_with_another_body_is_refused(
     assert app.bot.texts_from(wx(citizen)) == ["小区门口路灯坏了"]
     assert await dedupe_state(app, forged_xml) is None
     assert await nonce_state(app, query) == recorded
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert refusals and all(r.levelno == logging.WARNING for r in refusals)
+    for record in refusals:
+        assert citizen not in record.getMessage() and citizen[:6] not in record.getMessage()
+        assert "撤销" not in record.getMessage() and query["nonce"] not in record.getMessage()
 
 
 @pytest.mark.parametrize("mode", ["plain", "compatible", "safe"])
