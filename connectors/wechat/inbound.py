@@ -50,7 +50,7 @@ MAX_BODY_BYTES = 256 * 1024
 
 #: seconds a callback's ``timestamp`` may differ from our clock, either way
 MAX_SKEW = 300
-#: WeChat's nonces are short digit strings; anything long is not WeChat's
+#: WeChat's nonces are short random strings; a long one is not WeChat's (and would bloat keys)
 MAX_NONCE_CHARS = 64
 
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)

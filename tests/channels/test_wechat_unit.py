@@ -19,6 +19,8 @@ from wechatpy import parse_message
 from bot.tickets.citizens import ForeignSender, sender_id
 from connectors.limits import MAX_MESSAGE_CHARS
 from connectors.wechat.api import DeliveryFailed, UndeliveredStore
+from connectors.wechat.channel import DEDUPE_TTL, NONCE_TTL
+from connectors.wechat.inbound import MAX_SKEW
 from connectors.wechat.render import TEXT_LIMIT_BYTES
 from connectors.wechat.state import RedisStore
 from connectors.wechat.texts import default_texts
@@ -461,3 +463,11 @@ async def test_long_texts_are_cut_before_the_bot(channel_app: MakeApp, kind: str
     assert reply.status == 200
     [message] = app.bot.received
     assert message.text == long_text[:MAX_MESSAGE_CHARS]
+
+
+def test_memories_outlive_every_acceptable_replay() -> None:
+    """A triple is accepted for up to 2 × MAX_SKEW after it is first seen; the nonce
+    record and the dedupe entry (which answers a byte-identical replay) must last
+    at least that long, or a replay late in the window would run the bot again."""
+    assert NONCE_TTL >= 2 * MAX_SKEW
+    assert DEDUPE_TTL >= 2 * MAX_SKEW
