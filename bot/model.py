@@ -156,7 +156,7 @@ def _train(target: Path) -> None:
     ]
     log_path = target.parent / "train.log"
     print(
-        f"training the model (about 15 minutes on 2 cores); log: {log_path}",
+        f"training the model (about a minute on 2 cores); log: {log_path}",
         file=sys.stderr,
         flush=True,
     )

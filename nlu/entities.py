@@ -1,0 +1,278 @@
+"""Place, time, service and rating entities: a character-level CRF.
+
+Why characters, not jieba words: an entity that jieba cuts differently from the
+annotation is lost by any word-level tagger (Rasa issues #7409, #7550), and a
+place is exactly what jieba cuts unpredictably ("西城区和平街道3号楼",
+"东湖路和解放路"). Tagging each character (BIO) lets a span start and end
+anywhere, so a place keeps its whole span: the road, the number and the
+building. The jieba words are still used, as features: the word a character
+belongs to, its position in that word and the word's length, so the segmenter's
+knowledge (our user dictionary included) helps without constraining the spans.
+
+Other features per character: the character and its neighbours (±2), character
+bigrams and trigrams around it, its kind (digit, Chinese numeral, Latin,
+punctuation), and whether it sits at the start or the end of the message (bare
+answers such as "本周一" or "东湖路" are whole-message entities).
+
+The model is python-crfsuite (the library behind Rasa's ``CRFEntityExtractor``),
+trained with L-BFGS in a few seconds on our data; it is saved in crfsuite's own
+binary format (data, not a pickle). This module imports neither Rasa nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pycrfsuite
+
+FORMAT_VERSION = 1
+_META = "entities.json"
+_MODEL = "entities.crfsuite"
+OUTSIDE = "O"
+
+_CHINESE_DIGITS = frozenset("零〇一二三四五六七八九十百千万两半几")
+_PUNCT = re.compile(r"[\W_]")
+
+#: (entity, start, end) on the text, end exclusive
+Span = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class EntityModelConfig:
+    """Hyper-parameters of the CRF (defaults measured in docs/nlu.md)."""
+
+    c1: float = 0.05
+    """L1 regularisation."""
+    c2: float = 0.01
+    """L2 regularisation."""
+    max_iterations: int = 150
+    window: int = 2
+    """Characters on each side that are features of a character."""
+    pos: bool = True
+    """Use jieba's dictionary part of speech of each word as a feature."""
+    seed: int = 42
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> EntityModelConfig:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def _kind(char: str) -> str:
+    if char.isdigit():
+        return "d"
+    if char in _CHINESE_DIGITS:
+        return "n"
+    if char.isascii() and char.isalpha():
+        return "a"
+    if char.isspace():
+        return "s"
+    if _PUNCT.match(char):
+        return "p"
+    return "c"
+
+
+def char_features(
+    text: str,
+    tokens: Sequence[tuple[int, int]],
+    window: int = 2,
+    tags: dict[str, str] | None = None,
+) -> list[list[str]]:
+    """Features of every character of ``text``; ``tokens`` are jieba (start, end) spans.
+
+    ``tags`` maps a word to its part of speech in jieba's dictionary (ns place
+    name, t time word, m numeral …), a hint for words no example contains.
+    """
+    size = len(text)
+    chars = ["<s>"] * window + list(text.lower()) + ["</s>"] * window
+    kinds = [_kind(c) for c in text]
+    word_of: list[tuple[str, str, int]] = [("", "S", 1)] * size
+    for start, end in tokens:
+        word = text[start:end].lower()
+        length = end - start
+        for i in range(max(0, start), min(end, size)):
+            if length == 1:
+                position = "S"
+            elif i == start:
+                position = "B"
+            elif i == end - 1:
+                position = "E"
+            else:
+                position = "M"
+            word_of[i] = (word, position, length)
+    rows: list[list[str]] = []
+    for i in range(size):
+        c = i + window  # index into the padded chars
+        word, position, length = word_of[i]
+        features = [
+            "b",
+            f"c={chars[c]}",
+            f"k={kinds[i]}",
+            f"w={word}",
+            f"wp={position}",
+            f"wpc={position}{chars[c]}",
+            f"wl={min(length, 6)}{position}",
+            f"b-={chars[c - 1]}{chars[c]}",
+            f"b+={chars[c]}{chars[c + 1]}",
+            f"t={chars[c - 1]}{chars[c]}{chars[c + 1]}",
+        ]
+        if tags is not None:
+            features.append(f"pos={tags.get(word, '?')}{position}")
+        for d in range(1, window + 1):
+            features.append(f"c-{d}={chars[c - d]}")
+            features.append(f"c+{d}={chars[c + d]}")
+            features.append(f"k-{d}={kinds[i - d] if i - d >= 0 else '^'}")
+            features.append(f"k+{d}={kinds[i + d] if i + d < size else '$'}")
+        if i > 0 and word_of[i - 1][1] in "ES":
+            features.append(f"pw={word_of[i - 1][0]}" if position in "BS" else "pw-")
+        if i == 0:
+            features.append("bos")
+        if i == size - 1:
+            features.append("eos")
+        rows.append(features)
+    return rows
+
+
+def bio_tags(size: int, spans: Sequence[Span]) -> list[str]:
+    tags = [OUTSIDE] * size
+    for entity, start, end in spans:
+        if start < 0 or end > size or start >= end:
+            continue
+        tags[start] = f"B-{entity}"
+        for i in range(start + 1, end):
+            tags[i] = f"I-{entity}"
+    return tags
+
+
+def spans_from_tags(tags: Sequence[str]) -> list[Span]:
+    """Entity spans of a BIO sequence; an I- without its B- starts a span too."""
+    spans: list[Span] = []
+    current: str | None = None
+    start = 0
+    for i, tag in enumerate([*tags, OUTSIDE]):
+        kind, _, entity = tag.partition("-")
+        continues = kind == "I" and entity == current
+        if current is not None and not continues:
+            spans.append((current, start, i))
+            current = None
+        if kind in ("B", "I") and not continues:
+            current, start = entity, i
+    return spans
+
+
+_WORD_TAGS: dict[str, str] | None = None
+
+
+def word_tags(dictionaries: Path | None = None) -> dict[str, str]:
+    """jieba's part-of-speech table (word → tag) plus the tags of our user dictionaries.
+
+    Read from jieba's packaged dictionary, not from a model: it is the same on every
+    machine with the pinned jieba, and our own words come from ``nlu/dictionaries``.
+    """
+    global _WORD_TAGS
+    if _WORD_TAGS is None:
+        import jieba.posseg
+
+        table = dict(jieba.posseg.dt.word_tag_tab)
+        folder = dictionaries or Path(__file__).with_name("dictionaries")
+        for path in sorted(folder.glob("*")):
+            if not path.is_file():
+                continue
+            for line in path.read_text(encoding="utf-8").splitlines():
+                parts = line.split()
+                if len(parts) >= 3:
+                    table[parts[0]] = parts[2]
+        _WORD_TAGS = table
+    return _WORD_TAGS
+
+
+class EntityModel:
+    """Character-level CRF over BIO tags."""
+
+    def __init__(self, config: EntityModelConfig | None = None) -> None:
+        self.config = config or EntityModelConfig()
+        self.labels: list[str] = []
+        self._tagger: pycrfsuite.Tagger | None = None
+        self._model_bytes: bytes = b""
+        self._tags = word_tags() if self.config.pos else None
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        tokens: Sequence[Sequence[tuple[int, int]]],
+        spans: Sequence[Sequence[Span]],
+    ) -> EntityModel:
+        trainer = pycrfsuite.Trainer(verbose=False)
+        for text, token_spans, entity_spans in zip(texts, tokens, spans, strict=True):
+            if not text:
+                continue
+            trainer.append(
+                char_features(text, token_spans, self.config.window, self._tags),
+                bio_tags(len(text), entity_spans),
+            )
+        trainer.set_params({
+            "c1": self.config.c1,
+            "c2": self.config.c2,
+            "max_iterations": self.config.max_iterations,
+            "feature.possible_transitions": True,
+        })
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / _MODEL
+            trainer.train(str(path))
+            self._model_bytes = path.read_bytes()
+        self._open()
+        return self
+
+    def _open(self) -> None:
+        tagger = pycrfsuite.Tagger()
+        # crfsuite maps the model file; keep a private copy open for the tagger's lifetime
+        self._file = tempfile.NamedTemporaryFile(suffix=".crfsuite")  # noqa: SIM115
+        self._file.write(self._model_bytes)
+        self._file.flush()
+        tagger.open(self._file.name)
+        self._tagger = tagger
+        self.labels = sorted(tagger.labels())
+
+    def predict(
+        self, text: str, tokens: Sequence[tuple[int, int]]
+    ) -> list[tuple[str, int, int, float]]:
+        """(entity, start, end, confidence) of each entity in ``text``.
+
+        The confidence is the mean marginal probability of the span's tags.
+        """
+        if not text or self._tagger is None:
+            return []
+        tagger = self._tagger
+        tags = tagger.tag(char_features(text, tokens, self.config.window, self._tags))
+        found = []
+        for entity, start, end in spans_from_tags(tags):
+            marginals = [tagger.marginal(tags[i], i) for i in range(start, end)]
+            confidence = math.fsum(marginals) / len(marginals)
+            found.append((entity, start, end, confidence))
+        return found
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT_VERSION, "config": asdict(self.config), "labels": self.labels}
+        (directory / _META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        (directory / _MODEL).write_bytes(self._model_bytes)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> EntityModel:
+        directory = Path(directory)
+        meta = json.loads((directory / _META).read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{directory}: entity model format {meta.get('format')!r} unknown")
+        model = cls(EntityModelConfig.from_dict(meta["config"]))
+        model._model_bytes = (directory / _MODEL).read_bytes()
+        model._open()
+        return model

@@ -1,0 +1,293 @@
+"""The intent model: a calibrated linear classifier over jieba words and characters.
+
+On our few thousand hand-written examples a linear model over word and character
+n-grams beats DIET (docs/conversations.md: 0.903 vs 0.855 macro-F1 in 3-fold CV)
+and trains in seconds instead of a quarter of an hour, so operators can add a
+phrase and see its effect at once. This module imports neither Rasa nor
+TensorFlow; :mod:`nlu.components.intent_classifier` wraps it as a graph component
+and feeds it the jieba tokens of Rasa's tokenizer (our user dictionary included).
+
+Features, each view tf-idf weighted (sublinear tf) and l2-normalised:
+
+* words: jieba tokens and token bigrams, with ``^``/``$`` marking the start and the
+  end of the message, so "好" alone (affirm) differs from "好的谢谢" (thank);
+* characters: 1–3 grams of ``^text$``, which carry unseen compounds (幸福里小区) and
+  typos that jieba cuts differently.
+
+Classifier: an NB-SVM (one-vs-rest linear SVMs on features scaled by each class's
+naive-Bayes log-count ratio, Wang & Manning 2012), the machinery measured best for
+department routing (:mod:`nlu.routing`). The ratio is folded into the stored
+coefficients, so prediction is one sparse dot product per view.
+
+Confidence: softmax of the decision values times a temperature fitted on
+out-of-fold decision values (minimum negative log-likelihood), so that
+``FallbackClassifier``'s threshold (0.5) and ambiguity margin (0.05) compare
+probabilities that mean something on messages the model did not see.
+
+A saved model is JSON plus ``.npz`` (no pickle): models are loaded from archives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import minimize_scalar
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import LinearSVC
+
+from nlu.routing import _CharColumns, _WordColumns
+
+FORMAT_VERSION = 1
+_META = "intents.json"
+_ARRAYS = "intents.npz"
+START, END = "^", "$"
+_VIEWS = ("words", "chars")
+
+
+@dataclass(frozen=True)
+class IntentModelConfig:
+    """Hyper-parameters; the defaults are the measured choice (docs/nlu.md)."""
+
+    word_ngrams: int = 1
+    """Longest run of jieba tokens used as one feature (1 = words only)."""
+    char_ngrams: tuple[int, int] = (1, 3)
+    """Character n-gram lengths; at most 3 (they are looked up as packed integers)."""
+    word_weight: float = 1.0
+    char_weight: float = 1.0
+    min_df: int = 1
+    nb_alpha: float = 0.0
+    """Smoothing of the naive-Bayes ratios; 0 = plain one-vs-rest SVM."""
+    svm_c: float = 1.0
+    calibration_folds: int = 3
+    max_chars: int = 500
+    """Longer messages are cut: a chat message this long is a story, its start decides."""
+    seed: int = 42
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> IntentModelConfig:
+        known = set(cls.__dataclass_fields__)
+        values = {k: v for k, v in raw.items() if k in known}
+        if "char_ngrams" in values:
+            values["char_ngrams"] = tuple(values["char_ngrams"])
+        return cls(**values)
+
+
+def word_terms(tokens: Sequence[str], longest: int) -> list[str]:
+    """Tokens and token n-grams (joined by a space) with start and end markers."""
+    words = [START, *(t.lower() for t in tokens if t.strip()), END]
+    terms = words[1:-1] or [START + END]
+    for n in range(2, longest + 1):
+        terms.extend(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    return terms
+
+
+def char_text(text: str, max_chars: int) -> str:
+    """The text the character n-grams are cut from: lower case, marked start and end."""
+    return START + text[:max_chars].lower() + END
+
+
+def _identity(terms: list[str]) -> list[str]:
+    return terms
+
+
+class IntentModel:
+    """Intent of a message, with calibrated probabilities over all intents."""
+
+    def __init__(self, config: IntentModelConfig | None = None) -> None:
+        self.config = config or IntentModelConfig()
+        self.labels: list[str] = []
+        self.temperature = 1.0
+        self._vocabularies: dict[str, dict[str, int]] = {}
+        self._idf: dict[str, np.ndarray] = {}
+        self._coef = np.zeros((0, 0))
+        self._intercept = np.zeros(0)
+        self._lookup: dict[str, _WordColumns | _CharColumns] = {}
+        self._weights = np.zeros((0, 0))
+
+    # -- features -------------------------------------------------------------------------
+
+    def _view_inputs(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]]
+    ) -> dict[str, list[Any]]:
+        return {
+            "words": [word_terms(t, self.config.word_ngrams) for t in tokens],
+            "chars": [char_text(t, self.config.max_chars) for t in texts],
+        }
+
+    def _weight(self, view: str) -> float:
+        return self.config.word_weight if view == "words" else self.config.char_weight
+
+    def _fit_features(self, inputs: dict[str, list[Any]]) -> sparse.csr_matrix:
+        blocks = []
+        for view in _VIEWS:
+            if view == "words":
+                vec = TfidfVectorizer(analyzer=_identity, sublinear_tf=True,
+                                      min_df=self.config.min_df)
+            else:
+                vec = TfidfVectorizer(analyzer="char", ngram_range=self.config.char_ngrams,
+                                      sublinear_tf=True, min_df=self.config.min_df, lowercase=False)
+            blocks.append(self._weight(view) * vec.fit_transform(inputs[view]))
+            self._vocabularies[view] = dict(vec.vocabulary_)
+            self._idf[view] = np.asarray(vec.idf_, dtype=np.float64)
+        return sparse.hstack(blocks, format="csr")
+
+    # -- training -------------------------------------------------------------------------
+
+    def _fit_linear(self, x: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One NB-SVM score per label (see :meth:`nlu.routing.Router._fit_linear`)."""
+        alpha = self.config.nb_alpha
+        coef = np.zeros((len(self.labels), x.shape[1]))
+        intercept = np.full(len(self.labels), -10.0)  # a label absent from a fold never wins
+        present = x.copy()
+        present.data[:] = 1.0
+        total = np.asarray(present.sum(axis=0)).ravel()
+        for k, label in enumerate(self.labels):
+            mine = y == label
+            if not mine.any() or mine.all():
+                continue
+            if alpha > 0:
+                p = alpha + np.asarray(present[mine].sum(axis=0)).ravel()
+                q = alpha + (total - (p - alpha))
+                r = np.log((p / p.sum()) / (q / q.sum()))
+            else:
+                r = np.ones(x.shape[1])
+            svm = LinearSVC(C=self.config.svm_c, random_state=self.config.seed)
+            svm.fit(x @ sparse.diags(r), mine)
+            coef[k] = svm.coef_[0] * r
+            intercept[k] = svm.intercept_[0]
+        return coef, intercept
+
+    def fit(self, texts: Sequence[str], tokens: Sequence[Sequence[str]],
+            labels: Sequence[str]) -> IntentModel:
+        """Train on messages (normalised text and its jieba tokens) with their intents."""
+        if not len(texts) == len(tokens) == len(labels):
+            raise ValueError("texts, tokens and labels differ in length")
+        if len(set(labels)) < 2:
+            raise ValueError("the intent classifier needs at least two intents")
+        y = np.asarray(labels)
+        self.labels = sorted(set(labels))
+        x = self._fit_features(self._view_inputs(texts, tokens))
+        coef, intercept = self._fit_linear(x, y)
+        self._coef, self._intercept = coef.astype(np.float32), intercept
+        self.temperature = self._fit_temperature(x, y)
+        self._compile()
+        return self
+
+    def _fit_temperature(self, x: sparse.csr_matrix, y: np.ndarray) -> float:
+        """Softmax scale that minimises the log-loss of out-of-fold decision values.
+
+        The SVM's training decisions are over-confident (it has seen those examples),
+        so the scale is fitted on examples each fold's model did not see; the
+        vocabulary and idf are shared across folds (a small optimism).
+        """
+        _, counts = np.unique(y, return_counts=True)
+        folds = min(self.config.calibration_folds, int(counts.min()))
+        if folds < 2:
+            return 1.0
+        scores = np.zeros((len(y), len(self.labels)))
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.config.seed)
+        for train, held in splitter.split(np.zeros(len(y)), y):
+            coef, intercept = self._fit_linear(x[train], y[train])
+            scores[held] = x[held] @ coef.T + intercept
+        truth = np.searchsorted(self.labels, y)
+
+        def nll(scale: float) -> float:
+            z = scores * scale
+            z -= z.max(axis=1, keepdims=True)
+            log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            return float(-log_p[np.arange(len(truth)), truth].mean())
+
+        return float(minimize_scalar(nll, bounds=(0.1, 100.0), method="bounded").x)
+
+    # -- prediction -----------------------------------------------------------------------
+
+    def _compile(self) -> None:
+        """Lookup tables that score one message without scikit-learn's per-call overhead."""
+        self._lookup = {
+            "words": _WordColumns(self._vocabularies["words"]),
+            "chars": _CharColumns(self._vocabularies["chars"], self.config.char_ngrams),
+        }
+        self._weights = np.ascontiguousarray(self._coef.T, dtype=np.float64)
+
+    def decision(self, text: str, tokens: Sequence[str]) -> np.ndarray:
+        """Raw decision values of one message (before temperature and softmax)."""
+        z = self._intercept.astype(np.float64).copy()
+        offset = 0
+        inputs = {
+            "words": word_terms(tokens, self.config.word_ngrams),
+            "chars": char_text(text, self.config.max_chars),
+        }
+        for view in _VIEWS:
+            found = self._lookup[view](inputs[view])
+            if found.size:
+                index, counts = np.unique(found, return_counts=True)
+                values = (1.0 + np.log(counts)) * self._idf[view][index]
+                values *= self._weight(view) / np.sqrt(values @ values)
+                z += values @ self._weights[offset + index]
+            offset += len(self._vocabularies[view])
+        return z
+
+    def predict_proba(self, text: str, tokens: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities over :attr:`labels`."""
+        z = self.decision(text, tokens) * self.temperature
+        z -= z.max()
+        p = np.exp(z)
+        return p / p.sum()
+
+    def ranking(self, text: str, tokens: Sequence[str]) -> list[tuple[str, float]]:
+        """(intent, probability), most probable first."""
+        p = self.predict_proba(text, tokens)
+        order = np.argsort(-p)
+        return [(self.labels[i], float(p[i])) for i in order]
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        vocabularies = {}
+        for view, vocabulary in self._vocabularies.items():
+            terms = [""] * len(vocabulary)
+            for term, index in vocabulary.items():
+                terms[index] = term
+            vocabularies[view] = terms
+        meta = {
+            "format": FORMAT_VERSION,
+            "config": asdict(self.config),
+            "labels": self.labels,
+            "temperature": self.temperature,
+            "vocabularies": vocabularies,
+        }
+        (directory / _META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        np.savez_compressed(
+            directory / _ARRAYS, coef=self._coef, intercept=self._intercept,
+            **{f"idf_{view}": idf for view, idf in self._idf.items()},
+        )
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> IntentModel:
+        directory = Path(directory)
+        meta = json.loads((directory / _META).read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{directory}: intent model format {meta.get('format')!r} unknown")
+        model = cls(IntentModelConfig.from_dict(meta["config"]))
+        model.labels = list(meta["labels"])
+        model.temperature = float(meta["temperature"])
+        model._vocabularies = {
+            view: {term: i for i, term in enumerate(terms)}
+            for view, terms in meta["vocabularies"].items()
+        }
+        with np.load(directory / _ARRAYS, allow_pickle=False) as arrays:
+            model._coef = arrays["coef"]
+            model._intercept = arrays["intercept"]
+            model._idf = {view: arrays[f"idf_{view}"] for view in _VIEWS}
+        model._compile()  # at load, not on the first citizen message
+        return model
