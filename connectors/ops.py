@@ -38,7 +38,8 @@ because Rasa 3.6 has no plugin point for them:
   as an intent only when it is exactly the payload of a button the bot offered
   in this conversation (a pressed button: the widget and REST send the payload
   as text, WeChat maps a typed digit to it, Telegram sends it as callback data)
-  and never for an ``EXTERNAL_*`` intent, which only the console may trigger
+  or a payload a channel made from a verified platform event (a WeChat menu
+  click or subscribe), and never for an ``EXTERNAL_*`` intent, which only the console may trigger
   through the authenticated HTTP API. Everything else is read as the text it is.
 * ``RemoteAction._validate_action_result``: Rasa calls ``jsonschema.validate``
   on every action server response, which first checks the (constant) schema
@@ -233,20 +234,35 @@ def offered_payloads(events: Iterable[Any]) -> set[str]:
     return payloads
 
 
-def is_offered_payload(text: str, events: Iterable[Any]) -> bool:
-    """May ``text`` be read as ``/intent{…}``? Only a button the bot offered, never EXTERNAL_."""
+#: intents only the console may trigger, through the authenticated HTTP API
+EXTERNAL_INTENT_PREFIX = "EXTERNAL_"
+#: metadata a channel sets only on platform events it verified (a WeChat menu click or
+#: subscribe carries the menu's payload, e.g. ``/check_status``, as its text)
+VERIFIED_EVENT_KEYS = {"wechat": ("wechat_menu", "wechat_event")}
+
+
+def is_channel_event(message: UserMessage) -> bool:
+    """A payload the channel itself made from a verified platform event, not typed text."""
+    keys = VERIFIED_EVENT_KEYS.get(message.input_channel or "", ())
+    metadata = message.metadata or {}
+    return any(metadata.get(key) for key in keys)
+
+
+def may_be_intent(text: str) -> bool:
+    """``/intent{…}`` syntax, and not an ``EXTERNAL_*`` intent (the console's alone)."""
     from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 
     text = text.strip()
     if not text.startswith(INTENT_MESSAGE_PREFIX):
         return False
-    if text[len(INTENT_MESSAGE_PREFIX):].upper().startswith(EXTERNAL_INTENT_PREFIX):
-        return False
-    return text in offered_payloads(events)
+    return not text[len(INTENT_MESSAGE_PREFIX):].upper().startswith(EXTERNAL_INTENT_PREFIX)
 
 
-#: intents only the console may trigger, through the authenticated HTTP API
-EXTERNAL_INTENT_PREFIX = "EXTERNAL_"
+def is_offered_payload(text: str, events: Iterable[Any]) -> bool:
+    """May ``text`` be read as ``/intent{…}``? Only a button the bot offered, never EXTERNAL_."""
+    return may_be_intent(text) and text.strip() in offered_payloads(events)
+
+
 #: set by parse_message for the one message being parsed; read by the regex handler
 _payload_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "citizenbot_payload_allowed", default=False
@@ -259,7 +275,11 @@ def _wrap_parse(original: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
         self: Any, message: UserMessage, tracker: Any = None, *args: Any, **kwargs: Any
     ) -> Any:
         begin = time.perf_counter()
-        allowed = tracker is not None and is_offered_payload(message.text or "", tracker.events)
+        text = message.text or ""
+        if is_channel_event(message):
+            allowed = may_be_intent(text)
+        else:
+            allowed = tracker is not None and is_offered_payload(text, tracker.events)
         token = _payload_allowed.set(allowed)
         try:
             return await original(self, message, tracker, *args, **kwargs)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import BotUttered, UserUttered
 
 from connectors.hotline.nlu import load_nlu
-from connectors.ops import is_offered_payload
+from connectors.ops import is_channel_event, is_offered_payload
 
 OFFERED = [
     UserUttered("你好"),
@@ -39,6 +40,15 @@ def test_external_intents_are_never_offered() -> None:
     button = {"title": "t", "payload": "/EXTERNAL_ticket_update"}
     forged = BotUttered("x", data={"buttons": [button]})
     assert not is_offered_payload("/EXTERNAL_ticket_update", [forged])
+
+
+def test_only_a_channel_verified_event_carries_its_own_payload() -> None:
+    menu = UserMessage("/check_status", input_channel="wechat", metadata={"wechat_menu": "M1"})
+    typed = UserMessage("/check_status", input_channel="wechat", metadata={})
+    # REST passes the body's metadata through, but its input channel is always "rest"
+    posted = UserMessage("/check_status", input_channel="rest", metadata={"wechat_menu": "M1"})
+    assert is_channel_event(menu)
+    assert not is_channel_event(typed) and not is_channel_event(posted)
 
 
 def test_a_transcript_line_that_looks_like_an_intent_is_read_as_text(model: Path) -> None:
