@@ -90,8 +90,11 @@ def main() -> None:
 
     account = Account()
     recording = RecordingServer().start()
+    env = account.env(recording.base_url, 4.0)
+    if args.mode == "plain":
+        env["WECHAT_AES_KEY"] = ""  # a keyed account accepts only encrypted messages
     stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-wechat-")), model=model,
-                  extra_env={**account.env(recording.base_url, 4.0), "LOG_LEVEL": "WARNING"})
+                  extra_env={**env, "LOG_LEVEL": "WARNING"})
     stack.start()
     try:
         wechat = WeChatServer(f"{stack.rasa_url}/webhooks/wechat/webhook", account.token,
