@@ -57,6 +57,8 @@ class EntityModelConfig:
     """Characters on each side that are features of a character."""
     pos: bool = True
     """Use jieba's dictionary part of speech of each word as a feature."""
+    use_intent: bool = True
+    """Use the message's intent as a feature (gold in training, predicted in use)."""
     seed: int = 42
 
     @classmethod
@@ -84,11 +86,15 @@ def char_features(
     tokens: Sequence[tuple[int, int]],
     window: int = 2,
     tags: dict[str, str] | None = None,
+    intent: str | None = None,
 ) -> list[list[str]]:
     """Features of every character of ``text``; ``tokens`` are jieba (start, end) spans.
 
     ``tags`` maps a word to its part of speech in jieba's dictionary (ns place
     name, t time word, m numeral …), a hint for words no example contains.
+    ``intent`` is the message's intent: the same word is an entity in one act and
+    not in another (晚上 is when a complaint happened, but only a condition in a
+    suggestion and a greeting in 晚上好).
     """
     size = len(text)
     chars = ["<s>"] * window + list(text.lower()) + ["</s>"] * window
@@ -125,6 +131,9 @@ def char_features(
         ]
         if tags is not None:
             features.append(f"pos={tags.get(word, '?')}{position}")
+        if intent:
+            features.append(f"i={intent}")
+            features.append(f"iw={intent}|{word}")
         for d in range(1, window + 1):
             features.append(f"c-{d}={chars[c - d]}")
             features.append(f"c+{d}={chars[c + d]}")
@@ -208,13 +217,18 @@ class EntityModel:
         texts: Sequence[str],
         tokens: Sequence[Sequence[tuple[int, int]]],
         spans: Sequence[Sequence[Span]],
+        intents: Sequence[str | None] | None = None,
     ) -> EntityModel:
+        """Train on normalised texts, their jieba token spans, entity spans and intents."""
         trainer = pycrfsuite.Trainer(verbose=False)
-        for text, token_spans, entity_spans in zip(texts, tokens, spans, strict=True):
+        intents = intents if intents is not None else [None] * len(texts)
+        for text, token_spans, entity_spans, intent in zip(
+            texts, tokens, spans, intents, strict=True
+        ):
             if not text:
                 continue
             trainer.append(
-                char_features(text, token_spans, self.config.window, self._tags),
+                self._features(text, token_spans, intent),
                 bio_tags(len(text), entity_spans),
             )
         trainer.set_params({
@@ -240,8 +254,16 @@ class EntityModel:
         self._tagger = tagger
         self.labels = sorted(tagger.labels())
 
+    def _features(
+        self, text: str, tokens: Sequence[tuple[int, int]], intent: str | None
+    ) -> list[list[str]]:
+        return char_features(
+            text, tokens, self.config.window, self._tags,
+            intent if self.config.use_intent else None,
+        )
+
     def predict(
-        self, text: str, tokens: Sequence[tuple[int, int]]
+        self, text: str, tokens: Sequence[tuple[int, int]], intent: str | None = None
     ) -> list[tuple[str, int, int, float]]:
         """(entity, start, end, confidence) of each entity in ``text``.
 
@@ -250,7 +272,7 @@ class EntityModel:
         if not text or self._tagger is None:
             return []
         tagger = self._tagger
-        tags = tagger.tag(char_features(text, tokens, self.config.window, self._tags))
+        tags = tagger.tag(self._features(text, tokens, intent))
         found = []
         for entity, start, end in spans_from_tags(tags):
             marginals = [tagger.marginal(tags[i], i) for i in range(start, end)]

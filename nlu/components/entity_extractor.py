@@ -5,8 +5,12 @@ see that module). It learns from the entity annotations in ``data/nlu`` and read
 the normalised text and the jieba tokens of ``JiebaDictionaryTokenizer``; it
 needs no featurizer. Trains in seconds, tags a message in well under a millisecond.
 
-Pipeline entry (after the tokenizer, before ``IdentifierExtractor``, which drops
-learned entities overlapping an exact phone/身份证/ticket number)::
+It uses the message's intent as a feature (the gold one in training, the one
+``IntentClassifier`` predicted in use), so it must come after the intent classifier.
+
+Pipeline entry (after the tokenizer and the intent classifier, before
+``IdentifierExtractor``, which drops learned entities overlapping an exact
+phone/身份证/ticket number)::
 
     - name: nlu.components.entity_extractor.ChineseEntityExtractor
 """
@@ -31,6 +35,8 @@ from rasa.shared.nlu.constants import (
     ENTITY_ATTRIBUTE_START,
     ENTITY_ATTRIBUTE_TYPE,
     ENTITY_ATTRIBUTE_VALUE,
+    INTENT,
+    INTENT_NAME_KEY,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
@@ -47,6 +53,14 @@ MODEL_DIR = "entities"
 
 def _token_spans(message: Message) -> list[tuple[int, int]]:
     return [(token.start, token.end) for token in message.get(TOKENS_NAMES[TEXT]) or []]
+
+
+def _intent(message: Message) -> str | None:
+    """The gold intent of a training example, or the one predicted for a message."""
+    intent = message.get(INTENT)
+    if isinstance(intent, dict):
+        intent = intent.get(INTENT_NAME_KEY)
+    return intent if isinstance(intent, str) and intent else None
 
 
 @DefaultV1Recipe.register(
@@ -126,7 +140,8 @@ class ChineseEntityExtractor(GraphComponent, EntityExtractorMixin):
             return self._resource
         config = entities.EntityModelConfig.from_dict(self._config)
         self._model = entities.EntityModel(config).fit(
-            [m.get(TEXT) for m in examples], [_token_spans(m) for m in examples], spans
+            [m.get(TEXT) for m in examples], [_token_spans(m) for m in examples], spans,
+            [_intent(m) for m in examples],
         )
         with self._model_storage.write_to(self._resource) as directory:
             self._model.save(directory / MODEL_DIR)
@@ -148,7 +163,7 @@ class ChineseEntityExtractor(GraphComponent, EntityExtractorMixin):
                     ENTITY_ATTRIBUTE_CONFIDENCE: round(confidence, 4),
                 }
                 for entity, start, end, confidence in self._model.predict(
-                    text, _token_spans(message)
+                    text, _token_spans(message), _intent(message)
                 )
             ]
             if found:

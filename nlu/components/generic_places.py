@@ -36,7 +36,10 @@ class GenericPlaceFilter(GraphComponent):
     def get_default_config() -> dict[str, Any]:
         return {
             "entity": "place",
-            "words": ["小区", "我们小区", "我家小区", "楼下", "楼上", "门口", "这里", "附近"],
+            "words": [
+                "小区", "我们小区", "我家小区", "楼下", "楼上", "门口", "这里", "附近",
+                "菜市场", "超市", "商场", "路口", "马路", "路边", "这条路", "这条街",
+            ],
         }
 
     def __init__(self, config: dict[str, Any]) -> None:

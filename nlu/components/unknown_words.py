@@ -7,7 +7,8 @@ with a confidence above the fallback threshold. The citizen should instead hear
 "I did not understand" and be offered a person, so this node sets the intent
 confidence to zero when none of the message's words occurs in the training
 examples, and ``FallbackClassifier`` (next in the pipeline) turns it into
-``nlu_fallback``.
+``nlu_fallback``. Learned entities of such a message are guesses too and are
+dropped; exact identifiers (``IdentifierExtractor``) stay.
 
 Numbers are left out of the check: phone, 身份证 and ticket numbers are new on
 every message and are read by ``IdentifierExtractor``, not by DIET. A Chinese word
@@ -34,6 +35,8 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import (
+    ENTITIES,
+    EXTRACTOR,
     INTENT,
     INTENT_RANKING_KEY,
     PREDICTED_CONFIDENCE_KEY,
@@ -67,17 +70,23 @@ class UnknownWordsGuard(GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {}
+        return {
+            # entities of these extractors are exact rules and stay; learned ones go
+            "keep_extractors": ["IdentifierExtractor"],
+        }
 
     def __init__(
         self,
         model_storage: ModelStorage,
         resource: Resource,
         vocabulary: frozenset[str] = frozenset(),
+        config: dict[str, Any] | None = None,
     ) -> None:
         self._model_storage = model_storage
         self._resource = resource
         self._vocabulary = vocabulary
+        merged = {**self.get_default_config(), **(config or {})}
+        self._keep = frozenset(merged["keep_extractors"] or ())
 
     @classmethod
     def create(
@@ -87,7 +96,7 @@ class UnknownWordsGuard(GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> UnknownWordsGuard:
-        return cls(model_storage, resource)
+        return cls(model_storage, resource, config=config)
 
     @classmethod
     def load(
@@ -105,7 +114,7 @@ class UnknownWordsGuard(GraphComponent):
             # without a vocabulary the guard does nothing rather than refuse every message
             logger.warning("unknown-words guard not loaded (%s); it lets all through", exc)
             words = []
-        return cls(model_storage, resource, frozenset(words))
+        return cls(model_storage, resource, frozenset(words), config)
 
     def train(self, training_data: TrainingData) -> Resource:
         vocabulary: set[str] = set()
@@ -141,4 +150,10 @@ class UnknownWordsGuard(GraphComponent):
                 [{**entry, PREDICTED_CONFIDENCE_KEY: 0.0} for entry in ranking],
                 add_to_output=True,
             )
+            # a learned entity of such text is as much a guess as its intent
+            # ("zxcv bnm lkj" tagged as a place); exact identifiers stay
+            entities = message.get(ENTITIES) or []
+            kept = [e for e in entities if e.get(EXTRACTOR) in self._keep]
+            if len(kept) != len(entities):
+                message.set(ENTITIES, kept, add_to_output=True)
         return messages
