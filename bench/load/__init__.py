@@ -53,8 +53,12 @@ HEADER = ["target", "offered/s", "ok/sent", "p50 ms", "p95 ms", "p99 ms", "msg/s
 Send = Callable[[httpx.AsyncClient, str, str], Awaitable[bool]]
 
 
-async def rest_send(client: httpx.AsyncClient, sender: str, text: str, *, url: str) -> bool:
-    response = await client.post(url, json={"sender": sender, "message": text})
+async def rest_send(
+    client: httpx.AsyncClient, sender: str, text: str, *, url: str, token: str = ""
+) -> bool:
+    """One REST turn; ``token`` is the REST_TOKEN of a production-profile server."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.post(url, json={"sender": sender, "message": text}, headers=headers)
     return response.status_code == 200 and bool(response.json())
 
 

@@ -30,7 +30,7 @@ from bench.load import Result, Send, open_loop, rest_send
 from bench.wechat.run import MESSAGES, wechat_send
 from tests.channels.conftest import Account
 from tests.channels.wechat_sim import WeChatServer
-from tests.production.cluster import Cluster, Databases
+from tests.production.cluster import REST_TOKEN, Cluster, Databases
 from tests.recording_server import RecordingServer
 
 HEADER = ["servers", "path", "conversations", "offered/s", "ok/sent", "p50 ms", "p95 ms",
@@ -48,8 +48,8 @@ def sticky(sends: list[Send]) -> Send:
 
 async def measure(cluster: Cluster, account: Account, paths: list[str],
                   conversations: list[int], rate: float, seconds: float) -> list[Result]:
-    rest = sticky([functools.partial(rest_send, url=f"{url}/webhooks/rest/webhook")
-                   for url in cluster.rasa_urls])
+    rest = sticky([functools.partial(rest_send, url=f"{url}/webhooks/rest/webhook",
+                                     token=REST_TOKEN) for url in cluster.rasa_urls])
     wechat = sticky([functools.partial(
         wechat_send, mode="safe",
         wechat=WeChatServer(f"{url}/webhooks/wechat/webhook", account.token, account.appid,

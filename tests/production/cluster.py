@@ -29,6 +29,8 @@ PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.
 PG_BASE = PG_ADMIN_URL.rsplit("/", 1)[0]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 TOKEN = "test-token"
+#: the trusted integration's bearer token for the REST channel (off in production without one)
+REST_TOKEN = "test-rest-token-0123456789abcdef"
 
 
 def pg_available() -> bool:
@@ -136,6 +138,8 @@ class Cluster:
             "ACTION_PORT": str(self.action_port),
             "CONSOLE_PORT": str(self.console_port),
             "RASA_TOKEN": TOKEN,
+            # the production profile's REST channel takes only a trusted integration
+            "REST_TOKEN": REST_TOKEN,
             **self.databases.env(),
         }
         env.update(self.extra_env)
@@ -215,7 +219,8 @@ class Cluster:
 
     def say(self, url: str, sender: str, message: str, **extra: Any) -> list[dict[str, Any]]:
         response = httpx.post(f"{url}/webhooks/rest/webhook",
-                              json={"sender": sender, "message": message, **extra}, timeout=90)
+                              json={"sender": sender, "message": message, **extra},
+                              headers={"Authorization": f"Bearer {REST_TOKEN}"}, timeout=90)
         response.raise_for_status()
         return list(response.json())
 
