@@ -30,7 +30,8 @@ A saved model is JSON plus ``.npz`` (no pickle): models are loaded from archives
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,17 @@ class IntentModelConfig:
     char_ngrams: tuple[int, int] = (1, 3)
     """Character n-gram lengths; at most 3 (they are looked up as packed integers)."""
     word_weight: float = 1.0
-    char_weight: float = 1.0
+    char_weight: float = 2.0
+    length_feature: bool = True
+    """One term for the message's length bucket."""
+    lexicon_repeat: int = 1
+    """How many times a lexicon hit counts as a word (its weight in the word view)."""
     min_df: int = 1
     nb_alpha: float = 0.0
     """Smoothing of the naive-Bayes ratios; 0 = plain one-vs-rest SVM."""
     svm_c: float = 1.0
+    balanced: bool = False
+    """Weigh each binary SVM's two sides equally (an intent against all others)."""
     calibration_folds: int = 3
     max_chars: int = 500
     """Longer messages are cut: a chat message this long is a story, its start decides."""
@@ -88,9 +95,31 @@ def word_terms(tokens: Sequence[str], longest: int) -> list[str]:
     return terms
 
 
+def lexicon_regexes(
+    lookups: Mapping[str, Sequence[str]], regexes: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """One pattern per lexicon: a lookup table's words as an alternation, or a regex."""
+    patterns = {
+        name: "|".join(re.escape(word.lower()) for word in sorted(words, key=len, reverse=True))
+        for name, words in lookups.items()
+        if words
+    }
+    patterns.update(regexes or {})
+    return patterns
+
+
 def char_text(text: str, max_chars: int) -> str:
     """The text the character n-grams are cut from: lower case, marked start and end."""
     return START + text[:max_chars].lower() + END
+
+
+#: upper ends of the message-length buckets (characters)
+_LENGTHS = (1, 2, 3, 5, 8, 12, 18, 26)
+
+
+def _length_bucket(size: int) -> int:
+    """Index of the length bucket: a bare answer and a whole story read differently."""
+    return next((i for i, top in enumerate(_LENGTHS) if size <= top), len(_LENGTHS))
 
 
 def _identity(terms: list[str]) -> list[str]:
@@ -110,16 +139,38 @@ class IntentModel:
         self._intercept = np.zeros(0)
         self._lookup: dict[str, _WordColumns | _CharColumns] = {}
         self._weights = np.zeros((0, 0))
+        self.lexicons: dict[str, str] = {}
+        self._compiled_lexicons: list[tuple[str, re.Pattern[str]]] = []
 
     # -- features -------------------------------------------------------------------------
+
+    def _words(self, text: str, tokens: Sequence[str]) -> list[str]:
+        """Word-view terms: words, word n-grams and one term per lexicon that matches.
+
+        A lexicon (``data/nlu/lexicons.yml``: insults, emergencies, greetings …)
+        makes an insult or an emergency word that no example contains still count.
+        """
+        terms = word_terms(tokens, self.config.word_ngrams)
+        if self.config.length_feature:
+            terms.append(f"len:{_length_bucket(len(text))}")
+        lowered = text.lower()
+        for name, pattern in self._compiled_lexicons:
+            if pattern.search(lowered):
+                terms.extend([f"lex:{name}"] * self.config.lexicon_repeat)
+        return terms
 
     def _view_inputs(
         self, texts: Sequence[str], tokens: Sequence[Sequence[str]]
     ) -> dict[str, list[Any]]:
         return {
-            "words": [word_terms(t, self.config.word_ngrams) for t in tokens],
+            "words": [self._words(text, t) for text, t in zip(texts, tokens, strict=True)],
             "chars": [char_text(t, self.config.max_chars) for t in texts],
         }
+
+    def _compile_lexicons(self) -> None:
+        self._compiled_lexicons = [
+            (name, re.compile(pattern)) for name, pattern in sorted(self.lexicons.items())
+        ]
 
     def _weight(self, view: str) -> float:
         return self.config.word_weight if view == "words" else self.config.char_weight
@@ -158,15 +209,21 @@ class IntentModel:
                 r = np.log((p / p.sum()) / (q / q.sum()))
             else:
                 r = np.ones(x.shape[1])
-            svm = LinearSVC(C=self.config.svm_c, random_state=self.config.seed)
+            svm = LinearSVC(C=self.config.svm_c, random_state=self.config.seed,
+                            class_weight="balanced" if self.config.balanced else None)
             svm.fit(x @ sparse.diags(r), mine)
             coef[k] = svm.coef_[0] * r
             intercept[k] = svm.intercept_[0]
         return coef, intercept
 
     def fit(self, texts: Sequence[str], tokens: Sequence[Sequence[str]],
-            labels: Sequence[str]) -> IntentModel:
-        """Train on messages (normalised text and its jieba tokens) with their intents."""
+            labels: Sequence[str], lexicons: Mapping[str, str] | None = None) -> IntentModel:
+        """Train on messages (normalised text and its jieba tokens) with their intents.
+
+        ``lexicons`` maps a name to a regular expression (:func:`lexicon_regexes`).
+        """
+        self.lexicons = dict(lexicons or {})
+        self._compile_lexicons()
         if not len(texts) == len(tokens) == len(labels):
             raise ValueError("texts, tokens and labels differ in length")
         if len(set(labels)) < 2:
@@ -221,7 +278,7 @@ class IntentModel:
         z = self._intercept.astype(np.float64).copy()
         offset = 0
         inputs = {
-            "words": word_terms(tokens, self.config.word_ngrams),
+            "words": self._words(text, tokens),
             "chars": char_text(text, self.config.max_chars),
         }
         for view in _VIEWS:
@@ -263,6 +320,7 @@ class IntentModel:
             "config": asdict(self.config),
             "labels": self.labels,
             "temperature": self.temperature,
+            "lexicons": self.lexicons,
             "vocabularies": vocabularies,
         }
         (directory / _META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
@@ -281,6 +339,8 @@ class IntentModel:
         model = cls(IntentModelConfig.from_dict(meta["config"]))
         model.labels = list(meta["labels"])
         model.temperature = float(meta["temperature"])
+        model.lexicons = dict(meta.get("lexicons") or {})
+        model._compile_lexicons()
         model._vocabularies = {
             view: {term: i for i, term in enumerate(terms)}
             for view, terms in meta["vocabularies"].items()

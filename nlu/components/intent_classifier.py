@@ -3,7 +3,8 @@
 It replaces DIET for intents: it trains in seconds on our data, is more accurate
 on it (docs/nlu.md) and parses a message in well under a millisecond. It reads
 the normalised text and the jieba tokens that ``JiebaDictionaryTokenizer`` put on
-the message (so our user dictionary shapes its words), needs no featurizer, and
+the message (so our user dictionary shapes its words) and the lookup tables and
+regexes of the training data (``data/nlu/lexicons.yml``), needs no featurizer, and
 fills ``intent`` and ``intent_ranking`` with calibrated probabilities, which
 ``FallbackClassifier`` (threshold, ambiguity margin) then judges.
 
@@ -121,9 +122,15 @@ class IntentClassifier(GraphComponent, RasaIntentClassifier):
             logger.warning("IntentClassifier: fewer than two intents, nothing to train")
             return self._resource
         config = intents.IntentModelConfig.from_dict(self._config)
+        lexicons = intents.lexicon_regexes(
+            {table["name"]: table["elements"] for table in training_data.lookup_tables
+             if isinstance(table.get("elements"), list)},
+            {regex["name"]: regex["pattern"] for regex in training_data.regex_features},
+        )
         try:
             self._model = intents.IntentModel(config).fit(
-                [m.get(TEXT) for m in examples], [_tokens(m) for m in examples], labels
+                [m.get(TEXT) for m in examples], [_tokens(m) for m in examples], labels,
+                lexicons,
             )
         except ValueError as exc:
             raise RasaException(f"IntentClassifier: {exc}") from exc
