@@ -28,7 +28,7 @@ from actions.common import (
     transcript,
 )
 from actions.corrections import Correction, parse_correction
-from actions.support import handle_emergency, matched_emergency
+from actions.support import danger_of, handle_emergency
 from bot.privacy import mask_phone
 from bot.tickets import NewTicket, TicketError
 
@@ -81,12 +81,12 @@ class ActionStartCase(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         text = (tracker.latest_message.get("text") or "").strip()
-        emergency = matched_emergency(text)
-        if emergency:
+        danger = danger_of(tracker)
+        if danger is not None:
             # Understood as a complaint or a request for help, but it names a fire,
             # a gas leak, a crime or an emergency: the number to call comes first,
             # and no form runs before it (the ticket is filed at once).
-            events = handle_emergency(dispatcher, tracker, emergency)
+            events = handle_emergency(dispatcher, tracker, danger)
             return [*events, FollowupAction("action_listen")]
         intent = tracker.latest_message.get("intent", {}).get("name")
         kind = KIND_BY_INTENT.get(intent or "", "complaint")
@@ -369,14 +369,47 @@ class ActionSubmitCase(Action):
         ]
 
 
+#: how many of the citizen's last messages "取消" may refer to
+CANCEL_LOOKBACK_MESSAGES = 5
+
+
+def sent_just_now(tracker: Tracker) -> str | None:
+    """A ticket this conversation filed in its last few messages (the one "取消" may mean)."""
+    messages = 0
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            messages += 1
+            if messages > CANCEL_LOOKBACK_MESSAGES:
+                return None
+        elif kind == "action" and event.get("name") == "action_cancel_case" and messages > 1:
+            return None  # already answered for that one
+        elif kind == "slot" and event.get("name") == "last_ticket" and event.get("value"):
+            return str(event["value"])
+    return None
+
+
 class ActionCancelCase(Action):
+    """"取消": drop the case being filled in; never claim to withdraw what was sent.
+
+    An emergency is filed the moment it is recognised, and a submitted ticket is
+    already with a department: saying "已取消" then would be a lie the citizen acts on.
+    """
+
     def name(self) -> str:
         return "action_cancel_case"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_case_cancelled")
+        drafting = tracker.active_loop_name == "case_form"
+        sent = sent_just_now(tracker)
+        if drafting:
+            dispatcher.utter_message(response="utter_case_cancelled")
+        if sent:
+            dispatcher.utter_message(response="utter_cancel_already_sent", number=sent)
+        elif not drafting:
+            dispatcher.utter_message(response="utter_nothing_to_cancel")
         return [
             *(SlotSet(slot, None) for slot in CASE_SLOTS),
             SlotSet("requested_slot", None),

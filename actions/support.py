@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from functools import lru_cache
-from pathlib import Path
 
-import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -20,8 +17,9 @@ from actions.common import (
     store,
     transcript,
 )
-from bot.settings import ROOT, get_settings
+from bot.settings import get_settings
 from bot.tickets import NewTicket, TicketError
+from nlu.emergency import Danger, recognise
 
 #: consecutive fallbacks after which a person takes over
 FALLBACKS_BEFORE_HANDOFF = 2
@@ -124,31 +122,32 @@ class ActionFallback(Action):
         return [SlotSet("fallback_count", count), FollowupAction("action_listen")]
 
 
-@lru_cache(maxsize=1)
-def emergency_rules() -> list[tuple[str, tuple[str, ...]]]:
-    path = Path(ROOT, "data", "emergency.yml")
-    rules = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    return [(rule["response"], tuple(rule["keywords"])) for rule in rules]
+def danger_of(tracker: Tracker) -> Danger | None:
+    """The danger the NLU recognised in the latest message (or the rules, on its text).
 
-
-def matched_emergency(text: str) -> str | None:
-    """The emergency response whose keywords the text contains, if any."""
-    for response, keywords in emergency_rules():
-        if any(keyword in text for keyword in keywords):
-            return response
-    return None
-
-
-def emergency_response(text: str) -> str:
-    return matched_emergency(text) or "utter_emergency_unknown"
+    The pipeline's ``EmergencyDetector`` puts it in the parse; the text is checked
+    again for messages parsed before it was there (an older model, a button).
+    """
+    found = tracker.latest_message.get("emergency")
+    if isinstance(found, dict) and found.get("response"):
+        return Danger(str(found["response"]), str(found.get("keyword") or ""),
+                      bool(found.get("question")))
+    return recognise(tracker.latest_message.get("text") or "")
 
 
 def handle_emergency(
-    dispatcher: CollectingDispatcher, tracker: Tracker, response: str | None = None
+    dispatcher: CollectingDispatcher, tracker: Tracker, danger: Danger | None = None
 ) -> list[EventType]:
-    """Tell the citizen which number to call first; the ticket comes second."""
+    """Tell the citizen which number to call first; the ticket comes second.
+
+    A citizen who only asks for the number ("燃气泄漏打什么电话") gets it and no
+    ticket: nothing is happening that a department could follow up.
+    """
+    danger = danger or danger_of(tracker)
     text = tracker.latest_message.get("text") or ""
-    dispatcher.utter_message(response=response or emergency_response(text))
+    dispatcher.utter_message(response=danger.response if danger else "utter_emergency_unknown")
+    if danger is not None and danger.question:
+        return []
     new = NewTicket(
         channel=channel_of(tracker),
         kind="emergency",
@@ -161,6 +160,7 @@ def handle_emergency(
         category=tracker.latest_message.get("category"),
         category_confidence=tracker.latest_message.get("category_confidence"),
         transcript=transcript(tracker)[-10:],
+        facts={"danger": danger.as_dict()} if danger else {},
     )
     try:
         ticket = store().create(new)

@@ -31,7 +31,9 @@ because Rasa 3.6 has no plugin point for them:
 * ``FailSafeTrackerStore``: no silent fallback to an empty in-memory
   conversation when PostgreSQL fails (see :func:`_refuse_fallback`).
 * ``MessageProcessor.parse_message`` and ``RegexMessageHandler.process``: NLU
-  latency, and **typed text is never an intent**. Rasa reads any message
+  latency; the citizen's text as written in the parse (the normalizer's copy is
+  for the model, so actions and tickets store the original); and **typed text
+  is never an intent**. Rasa reads any message
   starting with ``/`` as ``/intent{entities}``, so a citizen could type
   ``/EXTERNAL_ticket_update{…}`` or ``/solved``; and the normalizer turns a
   full-width ``／`` into ``/`` before Rasa looks. Here such a message is taken
@@ -282,7 +284,13 @@ def _wrap_parse(original: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
             allowed = tracker is not None and is_offered_payload(text, tracker.events)
         token = _payload_allowed.set(allowed)
         try:
-            return await original(self, message, tracker, *args, **kwargs)
+            parse_data = await original(self, message, tracker, *args, **kwargs)
+            # The normalizer rewrote the text for the model (full-width → half-width,
+            # traditional → simplified); the record keeps what the citizen wrote.
+            # Entity values stay as extracted; their offsets refer to the model's copy.
+            if isinstance(parse_data, dict) and message.text is not None:
+                parse_data["text"] = message.text
+            return parse_data
         finally:
             _payload_allowed.reset(token)
             metrics.NLU_SECONDS.observe(time.perf_counter() - begin)

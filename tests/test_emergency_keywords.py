@@ -1,16 +1,17 @@
-"""The emergency keywords (data/emergency.yml): the number to call for what citizens write.
+"""The emergency rules (data/emergency.yml): the number to call for what citizens write.
 
-The keywords are the safety net under the NLU: when a message read as a complaint
-or a request for help names an emergency, the citizen is told whom to call before
-any form runs. Phrasings here are ones the cross-validated model misread.
+The rules are the safety net under the NLU: whatever intent the model reads, a
+message that names a danger to life gets the number to call first. Phrasings
+here are ones a model misread, in the words citizens use (also traditional
+characters, which are normalized before matching).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from actions.support import emergency_rules, matched_emergency
 from bot.model import DOMAIN
+from nlu.emergency import recognise, rules
 
 
 @pytest.mark.parametrize(
@@ -20,14 +21,23 @@ from bot.model import DOMAIN
         ("我家孩子被人抱走了", "utter_emergency_police"),
         ("我被人打了，他们还在外面", "utter_emergency_police"),
         ("有人在撬锁，我一个人在家", "utter_emergency_police"),
+        ("公园里我家老人走失了，到处找不到", "utter_emergency_police"),
         ("隔壁工厂发生爆炸了", "utter_emergency_fire"),
         ("我被困在电梯里出不去", "utter_emergency_fire"),
+        ("着火了！我们小区地下车库有辆电动车起火了，烟很大！", "utter_emergency_fire"),
+        ("隔壁老房子塌了，下面好像有人", "utter_emergency_fire"),
         ("我爸喝了农药", "utter_emergency_medical"),
+        ("我不想活了", "utter_emergency_medical"),
         ("厨房煤气味很重，还有人晕倒了", "utter_emergency_gas"),
+        ("樓下失火了，煙很大", "utter_emergency_fire"),  # traditional characters
+        ("有个小孩掉进河里了", "utter_emergency_flood"),
+        ("地下室进水了，水淹到腰了，老人出不来", "utter_emergency_flood"),
     ],
 )
 def test_emergencies_get_their_number(text: str, response: str) -> None:
-    assert matched_emergency(text) == response
+    danger = recognise(text)
+    assert danger is not None and danger.response == response
+    assert not danger.question
 
 
 @pytest.mark.parametrize(
@@ -37,16 +47,25 @@ def test_emergencies_get_their_number(text: str, response: str) -> None:
         "这个问题让我们被困扰了好几年",
         "超市搞跳楼价，占道经营",
         "小区停车乱收费",
+        "我的快递不见了，快递员也不接电话",
+        "下水道堵了，一下雨路上就积水",
     ],
 )
 def test_ordinary_complaints_are_no_emergency(text: str) -> None:
-    assert matched_emergency(text) is None
+    assert recognise(text) is None
+
+
+@pytest.mark.parametrize("text", ["急救电话是多少", "燃气泄漏了应该打什么电话", "怎么预防火灾"])
+def test_asking_for_the_number_is_a_question_not_an_emergency(text: str) -> None:
+    danger = recognise(text)
+    assert danger is not None and danger.question
 
 
 def test_every_rule_answers_with_a_response_of_the_domain() -> None:
     from rasa.shared.core.domain import Domain
 
     responses = Domain.load(str(DOMAIN)).responses
-    for response, keywords in emergency_rules():
+    assert rules().rules and rules().questions
+    for response, keywords in rules().rules:
         assert response in responses
         assert keywords and all(keywords)

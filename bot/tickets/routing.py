@@ -34,6 +34,8 @@ class RoutingTable:
     overrides: tuple[KeywordOverride, ...] = ()
     manual_queue: str = "manual"
     extra_departments: tuple[str, ...] = field(default_factory=tuple)
+    #: kinds that never wait for a dispatcher (emergencies), and where they go
+    kinds: dict[str, Route] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_PATH) -> RoutingTable:
@@ -49,9 +51,14 @@ class RoutingTable:
             )
             for item in data.get("keyword_overrides") or []
         )
+        kinds = {
+            str(name): Route(str(spec["department"]), spec.get("sla_class"))
+            for name, spec in (data.get("kinds") or {}).items()
+        }
         return cls(
             categories=categories,
             overrides=overrides,
+            kinds=kinds,
             manual_queue=str(data.get("manual_queue", "manual")),
             extra_departments=tuple(str(d) for d in data.get("extra_departments") or []),
         )
@@ -64,6 +71,8 @@ class RoutingTable:
             seen[route.department] = None
         for override in self.overrides:
             seen[override.route.department] = None
+        for route in self.kinds.values():
+            seen[route.department] = None
         for name in self.extra_departments:
             seen[name] = None
         return list(seen)
@@ -75,15 +84,28 @@ class RoutingTable:
         return None
 
     def route(
-        self, category: str | None, confidence: float | None, text: str, threshold: float
+        self,
+        category: str | None,
+        confidence: float | None,
+        text: str,
+        threshold: float,
+        kind: str | None = None,
     ) -> Route | None:
-        """Where to send a new ticket automatically, or None for manual dispatch."""
+        """Where to send a new ticket automatically, or None for manual dispatch.
+
+        A kind listed under ``kinds`` (an emergency) is never left for manual
+        dispatch: a keyword override, else a confident category, else the kind's
+        own department.
+        """
         override = self.override_for(text)
         if override is not None:
             return override
-        if category is None or confidence is None or confidence < threshold:
-            return None
-        return self.categories.get(category)
+        confident = category is not None and confidence is not None and confidence >= threshold
+        if confident and category in self.categories:
+            return self.categories[category]
+        if kind is not None and kind in self.kinds:
+            return self.kinds[kind]
+        return None
 
     def category_of(self, department: str) -> str | None:
         for name, route in self.categories.items():

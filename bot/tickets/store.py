@@ -488,7 +488,7 @@ class TicketStore:
         )
         text = f"{new.summary}\n{new.description}"
         route = self.routing.route(
-            new.category, new.category_confidence, text, settings.routing_threshold
+            new.category, new.category_confidence, text, settings.routing_threshold, new.kind
         )
         category_route = self.routing.categories.get(new.category or "")
         category_class = (route or category_route).sla_class if (route or category_route) else None

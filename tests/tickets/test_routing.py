@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.tickets import TicketStore
 from bot.tickets.routing import RoutingTable
 from bot.tickets.sla import SlaPolicy
 
@@ -33,3 +34,26 @@ def test_threshold_and_overrides_decide_auto_dispatch() -> None:
     assert table.route("教育文体", 0.5, "学校乱收费", 0.6) is None
     assert table.route(None, None, "公司拖欠工资三个月", 0.6).department == "市人力资源和社会保障局"
     assert table.category_of("市交通运输局") == "交通运输"
+
+
+def test_an_emergency_never_waits_for_manual_dispatch(store: TicketStore) -> None:
+    """A fire the router is unsure about still goes somewhere at once, on the 24 h clock."""
+    from bot.tickets import NewTicket
+
+    fire = store.create(NewTicket(
+        channel="hotline", kind="emergency", summary="小区地下车库电动车起火，烟很大",
+        category="城乡建设", category_confidence=0.31,
+    ))
+    assert fire.status.value == "dispatched" and fire.department == "市应急管理局"
+    assert fire.sla_class == "emergency"
+    assert (fire.deadline - fire.created_at).total_seconds() <= 24 * 3600
+    sure = store.create(NewTicket(
+        channel="wechat", kind="emergency", summary="学校食堂很多学生中毒", sender_id="wechat:o1",
+        category="教育文体", category_confidence=0.93,
+    ))
+    assert sure.department == "市教育局" and sure.sla_class == "emergency"
+    complaint = store.create(NewTicket(
+        channel="hotline", kind="complaint", summary="小区车库电动车乱停",
+        category="城乡建设", category_confidence=0.31,
+    ))
+    assert complaint.status.value == "received" and complaint.department is None
