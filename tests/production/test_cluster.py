@@ -81,7 +81,7 @@ def test_one_conversation_across_both_servers_files_one_ticket(cluster: Cluster)
                                  message_id=f"scale-1-{index}")
     numbers = _ticket_numbers(reply)
     assert numbers, reply
-    tickets = [t for t in cluster.tickets() if t["sender_id"] == "scale-1"]
+    tickets = [t for t in cluster.tickets() if t["sender_id"] == "rest:scale-1"]
     assert [t["number"] for t in tickets] == numbers[:1]
     # the request id of the confirming message reached the ticket and the logs
     request_id = json.loads(tickets[0]["facts"])["request_id"]
@@ -134,7 +134,7 @@ def test_action_server_killed_mid_conversation(cluster: Cluster) -> None:
     reply = cluster.say_text(url, "fault-actions", "确认", message_id="fa-confirm")
     numbers = _ticket_numbers(reply)
     assert numbers, reply
-    tickets = [t for t in cluster.tickets() if t["sender_id"] == "fault-actions"]
+    tickets = [t for t in cluster.tickets() if t["sender_id"] == "rest:fault-actions"]
     assert [t["number"] for t in tickets] == numbers[:1]
     metrics = httpx.get(f"{url}/webhooks/ops/metrics", timeout=10).text
     assert 'citizenbot_service_errors_total{cause="action_server"}' in metrics
@@ -185,7 +185,7 @@ def test_postgres_restart_under_load_keeps_every_acknowledged_ticket(cluster: Cl
     for sender, number in acknowledged.items():
         assert number in stored, (sender, number)
     # exactly once: no conversation got two tickets
-    senders = [t["sender_id"] for t in stored.values() if t["sender_id"].startswith("pg-")]
+    senders = [t["sender_id"] for t in stored.values() if t["sender_id"].startswith("rest:pg-")]
     assert len(senders) == len(set(senders)), senders
 
 
