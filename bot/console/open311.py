@@ -6,9 +6,10 @@ Mapping onto our tickets (``docs/open311.md``):
   ``service_name`` = the same (Chinese) name; ``group`` = the department.
 * ``service_request_id`` = ticket number; ``status`` = ``open`` for every open
   status, ``closed`` for 办结 and merged tickets (``status_notes`` says which).
-* ``description`` = the ticket text as the store shows it (masked);
-  ``address`` = the district only (a place can be a citizen's home);
-  ``lat``/``long`` = ``facts["lat"|"long"]`` rounded to 3 decimals (~100 m).
+* Only public tickets are listed or shown: those filed over Open311 and those
+  staff published a note for. ``status_notes`` = that public note; no other
+  text (``description`` is empty, no reply, place, coordinates or photo link);
+  ``address`` = the district only (a place can be a citizen's home).
 * ``POST requests`` needs a valid ``api_key`` (``citizenbot open311 key add``),
   else 403 in the GeoReport error format. The report becomes a ticket
   (channel ``open311``, kind complaint, category = service_code with
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -49,6 +50,8 @@ from bot.tickets.schema import tickets
 
 UTC = timezone.utc
 PREFIX = "/open311/"
+#: the channel of tickets filed over GeoReport: public by the way they were filed
+OPEN311 = "open311"
 CLOSED = frozenset({"closed", "merged"})
 MAX_REQUESTS = 1000
 DEFAULT_DAYS = 90
@@ -189,42 +192,39 @@ async def discovery(request: Request) -> Response:
 # -- requests ------------------------------------------------------------------------
 
 
+def is_public(view: TicketView) -> bool:
+    """Filed on the public tracker (Open311), or published by staff (a public note)."""
+    return view.channel == OPEN311 or bool(view.public_note)
+
+
 def request_row(console: Console, view: TicketView) -> dict[str, Any]:
+    """A ticket as the public sees it: closed-list values, dates and the public note.
+
+    No text a citizen or a member of staff wrote for the case (description,
+    reply, place) and no coordinates or photo links: a GeoReport list is read by
+    anyone, and those can name a person or their home. ``status_notes`` is the
+    note staff wrote for publication (``TicketStore.publish``), nothing else.
+    """
     tz = console.store.tz
-    facts = view.facts if isinstance(view.facts, dict) else {}
-
-    def coord(key: str) -> float | None:
-        try:
-            return round(float(facts[key]), 3)
-        except (KeyError, TypeError, ValueError):
-            return None
-
     closed = view.status.value in CLOSED
-    notes = None
-    if view.status.value == "merged":
-        notes = f"与 {view.duplicate_of} 合并办理"
-    elif view.reply:
-        notes = view.reply
-    district = district_table().find(view.place, view.summary)
-    media = facts.get("media_url")
     return {
         "service_request_id": view.number,
         "status": "closed" if closed else "open",
-        "status_notes": notes,
+        "status_notes": view.public_note or None,
         "service_name": view.category,
         "service_code": view.category,
-        "description": view.description or view.summary,
+        "description": None,
         "agency_responsible": view.department,
         "service_notice": None,
         "requested_datetime": _iso(view.created_at.astimezone(tz)),
         "updated_datetime": _iso(view.updated_at.astimezone(tz)),
         "expected_datetime": None if closed else _iso(view.deadline.astimezone(tz)),
-        "address": district,
+        "address": district_table().find(view.place, view.summary),
         "address_id": None,
         "zipcode": None,
-        "lat": coord("lat"),
-        "long": coord("long"),
-        "media_url": media if isinstance(media, str) and media.startswith("http") else None,
+        "lat": None,
+        "long": None,
+        "media_url": None,
     }
 
 
@@ -241,7 +241,11 @@ def _date(value: str | None, name: str) -> datetime | None:
 def find_requests(console: Console, params: dict[str, str]) -> list[dict[str, Any]]:
     store = console.store
     t = tickets.c
-    stmt = select(t.number).order_by(t.created_at.desc(), t.id.desc())
+    stmt = (
+        select(t.number)
+        .where(or_(t.channel == OPEN311, t.public_note.is_not(None)))
+        .order_by(t.created_at.desc(), t.id.desc())
+    )
     ids = [x.strip() for x in (params.get("service_request_id") or "").split(",") if x.strip()]
     if ids:  # the spec: service_request_id overrides every other parameter
         stmt = stmt.where(t.number.in_(ids[:MAX_REQUESTS]))
@@ -285,6 +289,8 @@ async def request_one(request: Request) -> Response:
         view = await run_in_threadpool(console.store.get, number)
     except TicketNotFound as exc:
         raise GeoError(404, f"service_request_id {number} not found") from exc
+    if not is_public(view):  # the same answer as a missing ticket
+        raise GeoError(404, f"service_request_id {number} not found")
     return _answer(fmt, "service_requests", "request", [request_row(console, view)])
 
 
@@ -324,7 +330,7 @@ def create_request(
     try:
         return console.store.create(
             NewTicket(
-                channel="open311",
+                channel=OPEN311,
                 kind="complaint",
                 summary=description.split("\n")[0][:120],
                 description=description,

@@ -61,6 +61,7 @@ ACTIONS: dict[str, Spec] = {
     "merge": Spec(Action.MERGE, ("into", "reason")),
     "escalate": Spec(Action.ESCALATE, ("reason",)),
     "note": Spec(Action.NOTE, ("text",)),
+    "publish": Spec(Action.PUBLISH, ("text",)),
     "pause": Spec(Action.PAUSE, ("reason",)),
     "resume": Spec(Action.RESUME),
     "rate": Spec(Action.RATE_CLOSE, ("score", "solved", "comment")),
@@ -193,6 +194,8 @@ async def perform(
         return await call(store.reply, n, values["text"], actor, expected_version=version)
     if name == "note":
         return await call(store.add_note, n, values["text"], actor, expected_version=version)
+    if name == "publish":
+        return await call(store.publish, n, values["text"], actor, expected_version=version)
     if name == "close":
         return await call(store.close, n, values["reason"], actor, expected_version=version)
     if name == "pause":

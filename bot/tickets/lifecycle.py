@@ -40,6 +40,8 @@ class Action(str, Enum):
     #: a citizen proves the phone number on a ticket filed with no chat identity
     CLAIM = "claim"
     CLAIM_REFUSED = "claim_refused"
+    #: staff write (or withdraw) the public status note, the only text Open311 shows
+    PUBLISH = "publish"
 
     def __str__(self) -> str:
         return self.value
@@ -98,6 +100,7 @@ RULES: dict[Action, Rule] = {
     Action.REKEY: Rule(ALL, None, frozenset({R.SYSTEM, R.ADMIN})),
     Action.CLAIM: Rule(OPEN | {S.CLOSED}, None, frozenset({R.CITIZEN})),
     Action.CLAIM_REFUSED: Rule(OPEN | {S.CLOSED}, None, frozenset({R.CITIZEN})),
+    Action.PUBLISH: Rule(ALL, None, STAFF),
 }
 
 #: what a citizen may do to a ticket that belongs to no chat identity yet

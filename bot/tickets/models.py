@@ -142,6 +142,8 @@ class TicketView:
     escalated_at: datetime | None
     closed_at: datetime | None
     purged: bool
+    #: 公开答复: written by staff for publication; the only ticket text Open311 shows
+    public_note: str | None = None
 
     @property
     def has_phone(self) -> bool:
@@ -183,4 +185,5 @@ class TicketView:
             "paused": self.paused,
             "escalated": self.escalated_at is not None,
             "closed_at": _iso(self.closed_at),
+            "public_note": self.public_note,
         }

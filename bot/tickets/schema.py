@@ -70,6 +70,8 @@ tickets = Table(
     Column("rating_comment", Text),
     Column("reopen_count", Integer, nullable=False),
     Column("duplicate_of", String(32)),
+    #: 公开答复 the one text written for publication (Open311); staff write it, masked
+    Column("public_note", Text),
     Column("transcript", Text, nullable=False),
     Column("attachments", Text, nullable=False),
     Column("facts", Text, nullable=False),

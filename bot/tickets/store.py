@@ -436,6 +436,7 @@ class TicketStore:
             escalated_at=_local(row.escalated_at, self.tz),
             closed_at=_local(row.closed_at, self.tz),
             purged=row.purged_at is not None,
+            public_note=row.public_note,
         )
 
     def _views(self, conn: Connection, rows: list[Row]) -> list[TicketView]:
@@ -1305,6 +1306,30 @@ class TicketStore:
             raise InvalidInput(messages.EMPTY_TEXT)
         return self._change(
             number, actor, Action.NOTE, payload={"text": text}, expected_version=expected_version
+        )
+
+    def publish(
+        self, number: str, text: str, actor: Actor, *, expected_version: int | None = None
+    ) -> TicketView:
+        """公开答复: the status note written for the public (Open311); empty text withdraws it.
+
+        Open311 shows no other text of a ticket, and a chat or hotline ticket is
+        listed there only once staff published a note: nothing a citizen typed
+        becomes public by accident. The note is masked like any text, in case
+        staff quoted the citizen.
+        """
+        text = text.strip()
+
+        def values(row: Row, now: datetime) -> dict[str, Any]:
+            return {"public_note": self._masker(row)(text) if text else None}
+
+        return self._change(
+            number,
+            actor,
+            Action.PUBLISH,
+            payload={"text": text} if text else {"withdrawn": True},
+            values=values,
+            expected_version=expected_version,
         )
 
     def pause(

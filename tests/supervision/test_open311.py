@@ -121,7 +121,8 @@ def test_a_posted_report_becomes_a_ticket_and_its_status_reads_back(
     assert set(read) == REQUEST_FIELDS
     assert read["status"] == "open" and read["service_code"] == "环境保护"
     assert read["agency_responsible"] == "市生态环境局" and read["address"] == "A2区"
-    assert read["lat"] == 28.194 and read["long"] == 112.977
+    # nothing the citizen wrote, nor where they stood, is public
+    assert read["lat"] is None and read["long"] is None and read["description"] is None
     assert "13812345678" not in posted.text + str(read) and "张三" not in str(read)
 
     staff = Actor("department", "env1", "市生态环境局")
@@ -129,7 +130,10 @@ def test_a_posted_report_becomes_a_ticket_and_its_status_reads_back(
     store.reply(number, "已责令工地停止夜间施工", staff)
     store.rate(number, 5, True, "", Actor("dispatcher", "wang"))  # 回访 by phone
     [closed] = public.get(f"/open311/v2/requests/{number}.json").json()
-    assert closed["status"] == "closed" and closed["status_notes"] == "已责令工地停止夜间施工"
+    assert closed["status"] == "closed" and closed["status_notes"] is None  # the reply is private
+    store.publish(number, "已责令工地停止夜间施工", staff)
+    [closed] = public.get(f"/open311/v2/requests/{number}.json").json()
+    assert closed["status_notes"] == "已责令工地停止夜间施工"
     root = ET.fromstring(public.get(f"/open311/v2/requests/{number}.xml").content)
     assert root.tag == "service_requests" and {c.tag for c in root[0]} == REQUEST_FIELDS
     assert root[0].findtext("status") == "closed"
@@ -163,7 +167,7 @@ def test_request_list_filters_are_the_sql_selection(
         clock.now = NOW - timedelta(days=9 * i, hours=i)  # 0 … 120 days back
         view = store.create(
             NewTicket(
-                channel="wechat",
+                channel="open311",
                 kind="complaint",
                 summary=f"A市A{i % 9 + 1}区第{i}号问题",
                 place=f"A{i % 9 + 1}区幸福路{i}号",
