@@ -101,6 +101,8 @@ class IngestSummary:
 @dataclass
 class _Batch:
     calls: list[Call]
+    #: per call: its citizen texts (normalized once), the units parsed, the rest
+    texts: list[list[tuple[int, str]]]
     units: list[list[Any]]
     leftovers: list[list[str]]
     future: Future[list[dict[str, Any]]] | None
@@ -214,14 +216,16 @@ class Ingester:
                 self._problem(call, messages.NO_CITIZEN)
             else:
                 fresh.append(call)
-        units, leftovers = [], []
+        texts, units, leftovers = [], [], []
         for call in fresh:
-            call_units, call_leftovers = units_of(citizen_texts(call))
+            call_texts = citizen_texts(call)
+            call_units, call_leftovers = units_of(call_texts)
+            texts.append(call_texts)
             units.append(call_units)
             leftovers.append(call_leftovers)
-        texts = [u.text for call_units in units for u in call_units]
-        future = self.nlu.submit(texts) if texts else None
-        return _Batch(fresh, units, leftovers, future)
+        parsed = [u.text for call_units in units for u in call_units]
+        future = self.nlu.submit(parsed) if parsed else None
+        return _Batch(fresh, texts, units, leftovers, future)
 
     def _parses(self, batch: _Batch) -> Iterator[tuple[Call, list[dict[str, Any]] | Exception]]:
         """Each call with its parses, or the exception that stopped its parsing."""
@@ -246,13 +250,13 @@ class Ingester:
         from bot.tickets.store import ResolvedContact
 
         contacts: list[tuple[Call, ResolvedContact]] = []
-        for (call, parses), call_units, leftovers in zip(
-            self._parses(batch), batch.units, batch.leftovers, strict=True
+        for (call, parses), texts, call_units, leftovers in zip(
+            self._parses(batch), batch.texts, batch.units, batch.leftovers, strict=True
         ):
             if isinstance(parses, Exception):
                 self._problem(call, messages.NLU_FAILED.format(error=parses))
                 continue
-            meaning = understand(call, call_units, parses, leftovers)
+            meaning = understand(call, call_units, parses, leftovers, texts)
             if not meaning.ticket:
                 contacts.append((call, self._contact(call, meaning)))
                 continue
@@ -321,6 +325,7 @@ class Ingester:
                 "agent": call.agent,
                 "intent": meaning.intent,
                 "reason": meaning.reason,
+                **({"danger": meaning.danger} if meaning.danger else {}),
                 "intents": list(meaning.intents),
                 "service": meaning.service,
                 "truncated": call.truncated,

@@ -1,22 +1,39 @@
-"""What a call was about: the act, the department category, the facts, a short summary.
+"""What a call was about: ticket or resolved contact, its kind, category, facts, summary.
 
-Only the citizen's turns are parsed (the agent's words would outvote them: agents
-ask "您是要投诉吗？" of every caller). Each turn gets the chat channels' NLU; the
-call is then decided from all of them:
+A call is decided from all of the citizen's turns together with what the agent
+did, never from one turn's top intent (docs/transcripts.md, "How a call is
+classified"):
 
-* **act**: a case intent (complain, report, request_help, suggest, emergency) with
-  confidence ≥ :data:`MIN_CONFIDENCE` in any citizen turn makes the call a case of
-  that kind; several vote by summed confidence, ties go to the more serious act.
-  A turn the NLU only calls ``inform`` still votes, more weakly, when it says a
-  cue word (投诉/举报/…, :data:`~connectors.hotline.vocabulary.ACT_CUES`). Without
-  a case the call is an inquiry: a resolved contact, unless the agent promised a
-  follow-up (转办, :data:`~connectors.hotline.vocabulary.REFERRAL_CUES`), then it
-  is a ticket of kind ``inquiry``.
-* **category**: the router's per-turn probabilities, averaged with the turns' lengths
-  as weights over turns that carry content (not greetings or thanks).
-* **summary**: extractive, ≤ :data:`SUMMARY_CHARS` characters: the first sentence of
-  the turn that decided the act, then the sentences richest in keywords (TF-IDF on
-  the tokens Rasa already made, jieba's IDF table), in the order they were said.
+1. **Danger to life** makes an ``emergency`` ticket, whatever else was said: a
+   turn the rules of ``data/emergency.yml`` recognise (:mod:`nlu.emergency`; the
+   pipeline's ``EmergencyDetector`` puts the same finding in the parse), a turn
+   the model calls ``emergency`` with probability ≥ :data:`EMERGENCY_MIN`, or an
+   agent who transfers the call to 110/119/120 or tells the caller to ring one
+   now. A citizen who only asks for a number ("燃气泄漏打什么电话") asks a question.
+2. **A grievance** (a turn whose probability of complain + report + request_help +
+   suggest + emergency is ≥ :data:`CASE_MIN`, or that names the act: 投诉、举报 …)
+   makes a ticket of the act with the most probability over those turns. A
+   question (its last sentence asked, or an inquiry intent) is no grievance: long
+   spoken questions read like complaints to a model trained on short messages, and
+   the agent, who heard the tone, answers a question and promises to pass on a
+   grievance. Nor is what the caller said to explain the question just before it
+   (unless the model is sure it is a grievance, ≥ :data:`STRONG_CASE`), nor the
+   caller's reaction to an answer (明白了、那就好、那行 …, no new matter).
+3. **A promise to follow up** by the agent (转交、登记、派单、回复您 …) makes a ticket:
+   of the act the citizen's turns lean to, ``inquiry`` (转办咨询) for questions.
+4. **Anything left unanswered** (a question or a statement with no agent answer
+   after it) makes a ticket: a dropped complaint is worse than an extra ticket.
+5. Otherwise every question was answered on the call (or the caller said nothing
+   but greetings): a **resolved contact**.
+
+The model is a calibrated linear classifier, so its probabilities are read as
+such: summed over the case intents, compared with fixed thresholds. The agent's
+turns are read by cues (:mod:`connectors.hotline.agent`), not parsed.
+
+Also: **category** (the router's per-turn probabilities, averaged with the turns'
+lengths as weights over turns that carry content) and **summary** (extractive,
+≤ :data:`SUMMARY_CHARS` characters: the first sentence of the turn that decided the
+call, then the sentences richest in keywords by TF-IDF on the tokens Rasa made).
 """
 
 from __future__ import annotations
@@ -29,22 +46,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from connectors.hotline.agent import AgentTurn, is_question, read_agent_turn
 from connectors.hotline.formats import Call
 from connectors.hotline.vocabulary import (
+    ACK_CUES,
     ACT_CUES,
+    ASK_CUES,
     FILLERS,
+    NEW_MATTER_CUES,
     OPENINGS,
-    REFERRAL_CUES,
     SENTENCE_ENDS,
 )
-
-try:  # the one canonical spelling (another module; optional so this one stays usable alone)
-    from nlu.text import normalize
-except ImportError:  # pragma: no cover - the module is part of the project
-
-    def normalize(text: str) -> str:
-        return " ".join(text.split())
-
+from nlu.emergency import recognise
+from nlu.text import normalize
 
 ACT_BY_INTENT = {
     "complain": "complaint",
@@ -55,7 +69,9 @@ ACT_BY_INTENT = {
 }
 #: the more serious act wins a tie
 CASE_PRIORITY = ("emergency", "complaint", "report", "help", "suggestion")
-#: intents that carry no content for summary or category
+#: questions: answered on the call, they need no ticket
+ASK_INTENTS = frozenset({"inquire", "check_status"})
+#: intents that carry no request: no summary sentence, no category, nothing to answer
 FILLER_INTENTS = frozenset(
     {
         "greet",
@@ -71,29 +87,40 @@ FILLER_INTENTS = frozenset(
         "cancel",
     }
 )
-MIN_CONFIDENCE = 0.5
-#: a cue word in a turn the NLU did not give a case intent counts this much
+#: the model's "not sure" label (FallbackClassifier): its ranking is read instead
+FALLBACK_INTENT = "nlu_fallback"
+#: a turn whose case probability reaches this is a grievance (more likely than not)
+CASE_MIN = 0.5
+#: … and still is one when it leads up to a question, if the model is this sure
+STRONG_CASE = 0.9
+#: a turn nobody answered leans to a case from this case probability on
+DOUBT_CASE = 0.3
+#: the model's own emergency reading counts from this probability on
+EMERGENCY_MIN = 0.5
+#: a filler intent this sure is a filler even when asked as a question ("听得到吗？")
+SURE_FILLER = 0.9
+#: a cue word (投诉、举报 …) in a turn counts as this much probability of its act
 CUE_WEIGHT = 0.6
+#: the act the agent names when summing up (您举报的情况) counts this much, for the kind only
+AGENT_CUE_WEIGHT = 0.3
 SUMMARY_CHARS = 120
 DESCRIPTION_CHARS = 4000
-#: DIET's cost grows with length; a turn is parsed in chunks of this size, at most
-#: MAX_CHUNKS of them (the rest still yields phone/ID numbers by pattern)
+#: the NLU's cost grows with length; a turn is parsed in chunks of this size, at most
+#: MAX_CHUNKS of them (the rest still yields phone/ID numbers and dangers by pattern)
 PARSE_CHARS = 256
 MAX_CHUNKS = 4
 ENTITY_TYPES = ("place", "time", "service")
 
 _SENTENCE = re.compile(f"[^{re.escape(SENTENCE_ENDS)}]+[{re.escape(SENTENCE_ENDS)}]*")
 _PUNCT = re.compile(r"[\s\W_]+")
-_OPENING = re.compile(
-    "^(?:(?:" + "|".join(map(re.escape, OPENINGS)) + r")[\s,，.。!！、~]*)+"
-)
+_OPENING = re.compile("^(?:(?:" + "|".join(map(re.escape, OPENINGS)) + r")[\s,，.。!！?？、~]*)+")
 #: a sentence carrying a phone or ID number is contact detail, not the request
 _NUMBER = re.compile(r"\d{7,}")
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One text the NLU parses: a citizen turn, or a chunk of a long one."""
+    """One text the NLU parses: a citizen turn (its phone opening taken off), or a chunk."""
 
     turn: int
     text: str
@@ -116,6 +143,8 @@ class Understanding:
     id_number: str | None
     summary: str
     description: str
+    #: the danger recognised by words ({"response", "keyword", "question"}), if any
+    danger: dict[str, Any] | None = None
 
 
 def citizen_texts(call: Call) -> list[tuple[int, str]]:
@@ -125,6 +154,12 @@ def citizen_texts(call: Call) -> list[tuple[int, str]]:
         for i, t in enumerate(call.turns)
         if t.speaker == "citizen" and t.text.strip()
     ]
+
+
+def strip_opening(text: str) -> str:
+    """The turn without its phone opening (喂，你好，…); the turn itself if that is all."""
+    rest = _OPENING.sub("", text)
+    return rest if len(_PUNCT.sub("", rest)) >= 2 else text
 
 
 def _chunks(text: str) -> list[str]:
@@ -149,11 +184,11 @@ def _chunks(text: str) -> list[str]:
 
 
 def units_of(texts: Sequence[tuple[int, str]]) -> tuple[list[Unit], list[str]]:
-    """The texts to parse, and the text of long turns left unparsed (scanned for numbers)."""
+    """The texts to parse, and the text of long turns left unparsed (scanned by pattern)."""
     units: list[Unit] = []
     leftovers: list[str] = []
     for turn, text in texts:
-        chunks = _chunks(text)
+        chunks = _chunks(strip_opening(text))
         units.extend(Unit(turn, chunk) for chunk in chunks[:MAX_CHUNKS])
         leftovers.extend(chunks[MAX_CHUNKS:])
     return units, leftovers
@@ -202,34 +237,287 @@ def _category(parse: dict[str, Any]) -> tuple[str | None, float]:
     return value, float(parse.get("category_confidence") or 0.0)
 
 
-def _decide(
-    units: Sequence[Unit], parses: Sequence[dict[str, Any]]
-) -> tuple[str | None, str | None, str, int | None]:
-    """(case kind or None, deciding intent, reason, index of the first deciding unit)."""
-    votes: Counter[str] = Counter()
-    first: dict[str, int] = {}
-    intent_of: dict[str, str] = {}
-    reasons: dict[str, str] = {}
-    for index, (unit, parse) in enumerate(zip(units, parses, strict=True)):
+# -- reading one citizen turn --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One parsed unit, read for the decision."""
+
+    index: int
+    turn: int
+    #: the model's top intent (under a fallback: the first of its ranking)
+    top: str | None
+    top_confidence: float
+    #: probability of each case act (complaint, report, help, suggestion, emergency)
+    acts: dict[str, float]
+    #: the danger the emergency rules recognise in it, if any
+    danger: dict[str, Any] | None
+    #: the act its words name plainly (投诉 → complaint), and the word
+    cue: tuple[str, str] | None
+    #: asked as a question (its last sentence), or a question intent
+    question: bool
+    #: a question announced as one (请问、我想问下 …)
+    announced: bool = False
+
+    @property
+    def case(self) -> float:
+        return sum(self.acts.values())
+
+    @property
+    def asks_only(self) -> bool:
+        """Asks for an emergency number or prevention, nothing is happening."""
+        return bool(self.danger and self.danger.get("question"))
+
+
+def _ranking(parse: dict[str, Any]) -> list[tuple[str, float]]:
+    """The classifier's ranking without the fallback label (its reading under the doubt)."""
+    ranking = [
+        (str(entry.get("name")), float(entry.get("confidence") or 0.0))
+        for entry in parse.get("intent_ranking") or ()
+        if entry.get("name") and entry.get("name") != FALLBACK_INTENT
+    ]
+    if not ranking:
         name, confidence = _intent(parse)
-        act = ACT_BY_INTENT.get(name or "")
-        if act and confidence >= MIN_CONFIDENCE:
-            votes[act] += confidence
-            first.setdefault(act, index)
-            intent_of.setdefault(act, name or "")
-            reasons.setdefault(act, f"intent:{name}")
+        if name and name != FALLBACK_INTENT:
+            ranking = [(name, confidence)]
+    return ranking
+
+
+def _danger(unit: Unit, parse: dict[str, Any]) -> dict[str, Any] | None:
+    """The NLU's ``emergency`` finding, else the rules on the text (a model without the
+    EmergencyDetector, or one trained before a keyword was added)."""
+    found = parse.get("emergency")
+    if isinstance(found, dict) and found.get("response"):
+        return found
+    danger = recognise(unit.text)
+    return danger.as_dict() if danger is not None else None
+
+
+def read_unit(index: int, unit: Unit, parse: dict[str, Any]) -> Reading:
+    danger = _danger(unit, parse)
+    ranking = _ranking(parse)
+    if danger and danger.get("question"):
+        # the detector put "emergency" on top of a question for the number: the
+        # model's own reading is the rest of the ranking
+        ranking = [(name, p) for name, p in ranking if name != "emergency"]
+    top, top_confidence = ranking[0] if ranking else (None, 0.0)
+    acts: dict[str, float] = {}
+    for name, p in ranking:
+        act = ACT_BY_INTENT.get(name)
+        if act:
+            acts[act] = acts.get(act, 0.0) + p
+    sentences = [s for s in _SENTENCE.findall(unit.text) if _PUNCT.sub("", s)]
+    question = top in ASK_INTENTS or bool(sentences and is_question(sentences[-1]))
+    cue = None
+    if top not in ASK_INTENTS and not question:
+        cue = next(((act, word) for word, act in ACT_CUES.items() if word in unit.text), None)
+    announced = question and any(word in unit.text for word in ASK_CUES)
+    return Reading(index, unit.turn, top, top_confidence, acts, danger, cue, question, announced)
+
+
+def _role(reading: Reading, text: str, after_answer: bool) -> str:
+    """emergency | filler | ack | question | grievance | content."""
+    if reading.danger and not reading.asks_only:
+        return "emergency"
+    if not reading.asks_only and reading.acts.get("emergency", 0.0) >= EMERGENCY_MIN:
+        return "emergency"
+    if reading.asks_only:
+        return "question"
+    filler = reading.top in FILLER_INTENTS and reading.case < DOUBT_CASE
+    if filler and (
+        reading.top_confidence >= SURE_FILLER
+        or (reading.top_confidence >= CASE_MIN and not reading.question)
+    ):
+        return "filler"
+    if (
+        after_answer
+        and reading.cue is None
+        and not reading.question
+        and not any(cue in text for cue in NEW_MATTER_CUES)
+        and (reading.case < DOUBT_CASE or any(cue in text for cue in ACK_CUES))
+    ):
+        # after an answer a new matter comes as a question or a grievance; the rest
+        # is the caller's reaction ("那行，我再等等" / "原来不用证明啊，那太好了")
+        return "ack"
+    if reading.question:
+        return "question"
+    if reading.case >= CASE_MIN or reading.cue is not None:
+        return "grievance"
+    if reading.top in FILLER_INTENTS and reading.case < DOUBT_CASE:
+        return "filler"
+    return "content"
+
+
+def _preambles(readings: Sequence[Reading], roles: list[str], answer_turns: Sequence[int]) -> None:
+    """Callers explain, then ask: what they said before a question they announced as
+    one (我想问问…) or the model reads as an inquiry, with no answer in between, belongs
+    to the question, unless the model is sure it is a grievance."""
+    for q, reading in enumerate(readings):
+        if roles[q] != "question" or not (reading.announced or reading.top in ASK_INTENTS):
             continue
-        if act is None and name != "inquire":
-            for word, cue_act in ACT_CUES.items():
-                if word in unit.text:
-                    votes[cue_act] += CUE_WEIGHT
-                    first.setdefault(cue_act, index)
-                    reasons.setdefault(cue_act, f"cue:{word}")
-                    break
+        for i in range(q - 1, -1, -1):
+            before = readings[i]
+            if any(before.turn < t < reading.turn for t in answer_turns):
+                break
+            if roles[i] == "content" or (
+                roles[i] == "grievance" and before.cue is None and before.case < STRONG_CASE
+            ):
+                roles[i] = "preamble"
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str
+    ticket: bool
+    intent: str | None
+    reason: str
+    #: index of the unit that decided the call (the summary starts with it)
+    lead: int | None
+    danger: dict[str, Any] | None = None
+
+
+def _vote(readings: Sequence[Reading], agent_acts: Sequence[str]) -> tuple[str, Reading | None]:
+    """The case act with the most probability over ``readings`` (cue words count too;
+    the agent's naming of the act breaks near ties), and the reading that leads it."""
+    votes: Counter[str] = Counter()
+    for reading in readings:
+        for act, p in reading.acts.items():
+            if act != "emergency":
+                votes[act] += p
+        if reading.cue is not None:
+            votes[reading.cue[0]] += CUE_WEIGHT
+    for act in agent_acts:
+        votes[act] += AGENT_CUE_WEIGHT
     if not votes:
-        return None, None, "", None
+        return "complaint", readings[0] if readings else None
     kind = max(votes, key=lambda a: (round(votes[a], 6), -CASE_PRIORITY.index(a)))
-    return kind, intent_of.get(kind), reasons[kind], first[kind]
+    lead = next(
+        (r for r in readings if r.cue and r.cue[0] == kind),
+        max(readings, key=lambda r: r.acts.get(kind, 0.0)) if readings else None,
+    )
+    return kind, lead
+
+
+def decide(
+    call: Call,
+    units: Sequence[Unit],
+    parses: Sequence[dict[str, Any]],
+    leftovers: Sequence[str] = (),
+) -> Decision:
+    """Ticket or resolved contact, and of what kind (the numbered rules of the module doc)."""
+    agent = [
+        read_agent_turn(i, normalize(t.text))
+        for i, t in enumerate(call.turns)
+        if t.speaker == "agent" and t.text.strip()
+    ]
+    answer_turns = [a.turn for a in agent if a.answers]
+
+    def answered_after(turn: int) -> bool:
+        return any(t > turn for t in answer_turns)
+
+    def answered_before(turn: int) -> bool:
+        return any(t < turn for t in answer_turns)
+
+    readings = [read_unit(i, u, p) for i, (u, p) in enumerate(zip(units, parses, strict=True))]
+    roles = [
+        _role(r, u.text, answered_before(u.turn)) for r, u in zip(readings, units, strict=True)
+    ]
+    _preambles(readings, roles, answer_turns)
+    of = {
+        role: [r for r, x in zip(readings, roles, strict=True) if x == role] for role in set(roles)
+    }
+    first_content = min(
+        (u.turn for u, x in zip(units, roles, strict=True) if x != "filler"), default=None
+    )
+    # the agent's words count once the caller has said something (not the greeting)
+    acting: list[AgentTurn] = [
+        a for a in agent if first_content is not None and a.turn > first_content
+    ]
+    agent_acts = [act for a in acting for act in a.acts]
+
+    # 1. danger to life
+    if of.get("emergency"):
+        lead = of["emergency"][0]
+        if lead.danger:
+            reason = f"emergency:keyword:{lead.danger.get('keyword')}"
+        else:
+            reason = f"emergency:intent:{lead.acts.get('emergency', 0.0):.2f}"
+        return Decision("emergency", True, "emergency", reason, lead.index, lead.danger)
+    for text in leftovers:
+        found = recognise(text)
+        if found is not None and not found.question:
+            return Decision(
+                "emergency",
+                True,
+                "emergency",
+                f"emergency:keyword:{found.keyword}",
+                None,
+                found.as_dict(),
+            )
+    transfer = next((a for a in acting if a.emergency), None)
+    if transfer is not None:
+        return Decision(
+            "emergency",
+            True,
+            "emergency",
+            f"emergency:agent:{transfer.emergency}",
+            _first(readings, roles),
+            None,
+        )
+
+    # 2. a grievance
+    grievances = of.get("grievance", [])
+    if grievances:
+        kind, lead = _vote(grievances, agent_acts)
+        assert lead is not None
+        reason = f"cue:{lead.cue[1]}" if lead.cue and lead.cue[0] == kind else f"intent:{lead.top}"
+        return Decision(kind, True, lead.top, reason, lead.index)
+
+    questions = of.get("question", [])
+    contents = of.get("content", [])
+    preambles = [r for r, x in zip(readings, roles, strict=True) if x == "preamble"]
+
+    def leaning() -> tuple[str, Reading | None]:
+        """The kind of a ticket without a grievance: what its turns lean to (a request
+        asked as a question, "能不能装个红绿灯？", leans to its act), else ``inquiry``."""
+        doubtful = [r for r in contents + preambles if r.case >= DOUBT_CASE] + [
+            r for r in questions if r.case >= STRONG_CASE and not r.announced
+        ]
+        if doubtful or agent_acts:
+            return _vote(doubtful, agent_acts)
+        lead = (questions or contents or [None])[0]
+        return "inquiry", lead
+
+    # 3. the agent promised a follow-up
+    referral = next((a for a in acting if a.referral), None)
+    # 4. something nobody answered
+    open_turns = [r for r in questions + contents if not answered_after(r.turn)]
+    if referral is not None or open_turns:
+        kind, lead = leaning()
+        lead = lead or (open_turns or [None])[0]
+        reason = f"referral:{referral.referral}" if referral else "unanswered"
+        intent = _asked(lead) if kind == "inquiry" else lead.top if lead else None
+        return Decision(kind, True, intent, reason, lead.index if lead else None)
+
+    # 5. every question answered on the call, or nothing asked at all
+    lead = (questions or contents or [None])[0]
+    if lead is None:
+        top = next((r.top for r in readings if r.top), None)
+        return Decision("inquiry", False, top, "no request", None)
+    return Decision("inquiry", False, _asked(lead), "answered", lead.index)
+
+
+def _asked(reading: Reading | None) -> str | None:
+    """The intent recorded for a question: the model's, when it read one (inquire,
+    check_status), else ``inquire`` (the model took a long question for a complaint)."""
+    if reading is None:
+        return None
+    return reading.top if reading.top in ASK_INTENTS or reading.top is None else "inquire"
+
+
+def _first(readings: Sequence[Reading], roles: Sequence[str]) -> int | None:
+    return next((r.index for r, x in zip(readings, roles, strict=True) if x != "filler"), None)
 
 
 def _sentences(units: Sequence[Unit], parses: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
@@ -248,9 +536,7 @@ def _sentences(units: Sequence[Unit], parses: Sequence[dict[str, Any]]) -> list[
     return found
 
 
-def _summary(
-    units: Sequence[Unit], parses: Sequence[dict[str, Any]], lead_unit: int | None
-) -> str:
+def _summary(units: Sequence[Unit], parses: Sequence[dict[str, Any]], lead_unit: int | None) -> str:
     sentences = _sentences(units, parses)
     if not sentences:
         text = " ".join(u.text for u in units).strip()
@@ -284,9 +570,7 @@ def _clip(text: str, limit: int = SUMMARY_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _entities(
-    parses: Sequence[dict[str, Any]], prefer: set[int]
-) -> dict[str, str]:
+def _entities(parses: Sequence[dict[str, Any]], prefer: set[int]) -> dict[str, str]:
     """First value of each entity type, from the deciding turns first, then any turn."""
     found: dict[str, str] = {}
     ordered = sorted(range(len(parses)), key=lambda i: (i not in prefer, i))
@@ -334,37 +618,32 @@ def understand(
     units: Sequence[Unit],
     parses: Sequence[dict[str, Any]],
     leftovers: Sequence[str] = (),
+    texts: Sequence[tuple[int, str]] | None = None,
 ) -> Understanding:
-    """Decide what the call was about from the parses of its citizen turns."""
-    kind, intent, reason, lead = _decide(units, parses)
-    ticket = kind is not None
-    if kind is None:
-        kind, intent = "inquiry", None
-        names = [_intent(p)[0] for p in parses]
-        intent = next((n for n in names if n and n not in FILLER_INTENTS), None)
-        reason = f"intent:{intent}" if intent else "no case intent"
-        agent_words = "".join(t.text for t in call.turns if t.speaker == "agent")
-        referral = next((cue for cue in REFERRAL_CUES if cue in agent_words), None)
-        if referral:
-            ticket, reason = True, f"referral:{referral}"
+    """Decide what the call was about from the parses of its citizen turns and the agent's.
+
+    ``texts``: the call's :func:`citizen_texts`, when the caller has them already.
+    """
+    decision = decide(call, units, parses, leftovers)
     prefer = (
-        {i for i, p in enumerate(parses) if ACT_BY_INTENT.get(_intent(p)[0] or "") == kind}
-        if ticket
+        {i for i, p in enumerate(parses) if ACT_BY_INTENT.get(_intent(p)[0] or "") == decision.kind}
+        if decision.ticket
         else set()
     )
     entities = _entities(parses, prefer)
     for name, value in _leftover_identifiers(leftovers).items():
         entities.setdefault(name, value)
     category, confidence = _aggregate_category(units, parses)
-    texts = [normalize(t.text) for t in call.turns if t.speaker == "citizen" and t.text.strip()]
-    description = "\n".join(texts)
+    if texts is None:
+        texts = citizen_texts(call)
+    description = "\n".join(text for _, text in texts)
     if len(description) > DESCRIPTION_CHARS:
         description = description[: DESCRIPTION_CHARS - 1] + "…"
     return Understanding(
-        kind=kind,
-        ticket=ticket,
-        intent=intent,
-        reason=reason,
+        kind=decision.kind,
+        ticket=decision.ticket,
+        intent=decision.intent,
+        reason=decision.reason,
         intents=tuple(_intent(p)[0] or "" for p in parses),
         category=category,
         category_confidence=confidence,
@@ -373,6 +652,7 @@ def understand(
         service=entities.get("service"),
         phone=entities.get("phone"),
         id_number=entities.get("id_number"),
-        summary=_summary(units, parses, lead),
+        summary=_summary(units, parses, decision.lead),
         description=description,
+        danger=decision.danger,
     )
