@@ -72,6 +72,8 @@ tickets = Table(
     Column("duplicate_of", String(32)),
     #: 公开答复 the one text written for publication (Open311); staff write it, masked
     Column("public_note", Text),
+    #: masked, NFKC, lower-case summary/description/place/note: what staff search
+    Column("search_text", Text),
     Column("transcript", Text, nullable=False),
     Column("attachments", Text, nullable=False),
     Column("facts", Text, nullable=False),

@@ -24,7 +24,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from bot.privacy import mask_id_number, mask_name, mask_phone, mask_text
+from bot.privacy import mask_id_number, mask_name, mask_phone, mask_text, search_form
 from bot.settings import Settings, get_settings
 from bot.tickets import db, lifecycle, messages
 from bot.tickets.audit import GENESIS, canonical_json, decode_payload, event_hash, verify_chain
@@ -179,6 +179,30 @@ class TicketStore:
         )
         self.tz = ZoneInfo(self.settings.timezone)
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        if upgrade:
+            self._backfill_search()
+
+    def _backfill_search(self, batch: int = 500) -> int:
+        """Fill ``search_text`` of rows written before it existed (migration 0005).
+
+        A derived column, not part of the record: no audit event, and another
+        process filling the same rows at once writes the same values.
+        """
+        done = 0
+        while True:
+            with self._write() as conn:
+                rows = conn.execute(
+                    select(tickets).where(tickets.c.search_text.is_(None)).limit(batch)
+                ).all()
+                for row in rows:
+                    conn.execute(
+                        update(tickets)
+                        .where(tickets.c.id == row.id)
+                        .values(search_text=self._search_text(row, {}, self._masker(row)))
+                    )
+            done += len(rows)
+            if len(rows) < batch:
+                return done
 
     @classmethod
     def from_settings(cls) -> TicketStore:
@@ -266,6 +290,9 @@ class TicketStore:
         }
         event["hash"] = event_hash(row.number, event, row.last_event_hash)
         changes = dict(values or {})
+        search = self._search_text(row, changes, mask)
+        if search is not None:
+            changes["search_text"] = search
         changes.update(
             status=to_status,
             version=row.version + 1,
@@ -357,22 +384,24 @@ class TicketStore:
     def _masker(self, row: Row, known: tuple[str | None, ...] | None = None) -> Masker:
         """mask_text plus the citizen's own name and numbers, which no regex can spot."""
         phone, id_number, name = known if known is not None else self._known(row)
-        replacements = [
-            (value, masked)
-            for value, masked in (
-                (id_number, mask_id_number(id_number)),
-                (phone, mask_phone(phone)),
-                (name, mask_name(name)),
-            )
-            if value and len(value) >= 2
-        ]
 
         def mask(text: str) -> str:
-            for value, masked in replacements:
-                text = text.replace(value, masked)
-            return mask_text(text)
+            return mask_text(text, names=(name,), numbers=(id_number, phone))
 
         return mask
+
+    def _search_text(self, row: Row, values: Mapping[str, Any], mask: Masker) -> str | None:
+        """What staff search: the masked text, so a search shows no more than the list.
+
+        Searching a full name or phone number must not single out the ticket whose
+        list entry shows ``李*`` / ``138****5678``; staff who may call the citizen
+        back open the audited contact details instead.
+        """
+        fields = ("summary", "description", "place", "public_note")
+        if row.search_text is not None and not any(f in values for f in fields):
+            return None
+        parts = [values.get(f, getattr(row, f)) for f in fields]
+        return search_form(mask("\n".join(p for p in parts if p)))
 
     def _duplicates_of(self, conn: Connection, ids: list[int]) -> dict[int, list[str]]:
         if not ids:
@@ -816,12 +845,13 @@ class TicketStore:
             stmt = stmt.where(tickets.c.channel == channel)
         if query:
             number = normalize_ticket_number(query, self.settings.ticket_prefix)
-            needle = f"%{query.strip().lower()}%"
+            needle = search_form(query.strip())
+            needle = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace(
+                "_", "\\_") + "%"
             conditions = [
-                func.lower(tickets.c.summary).like(needle),
-                func.lower(tickets.c.description).like(needle),
-                func.lower(tickets.c.place).like(needle),
-                func.lower(tickets.c.number).like(needle),
+                # masked text only (see _search_text): a full name finds nothing
+                tickets.c.search_text.like(needle, escape="\\"),
+                func.lower(tickets.c.number).like(needle, escape="\\"),
             ]
             if number:
                 conditions.append(tickets.c.number == number)
