@@ -147,7 +147,12 @@ class IntentClassifier(GraphComponent, RasaIntentClassifier):
         for message in messages:
             text = message.get(TEXT)
             if not text:
-                # e.g. an end-to-end action text or a bare payload: nothing to classify
+                # An empty message (a blank REST post, an empty WeChat text) still leaves
+                # with an intent: FallbackClassifier reads one and answers "没听懂".
+                message.set(
+                    INTENT, {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0},
+                    add_to_output=True,
+                )
                 continue
             ranking = self._model.ranking(text, _tokens(message))
             if length > 0:
