@@ -93,4 +93,4 @@ def read_agent_turn(turn: int, text: str) -> AgentTurn:
         core = _FILLER_CHARS.sub("", _HOLDING.sub("", sentence))
         if len(core) >= ANSWER_MIN_CHARS:
             answers = True
-    return AgentTurn(turn, answers, referral, emergency, tuple(acts))
+    return AgentTurn(turn, answers, referral, emergency, tuple(dict.fromkeys(acts)))

@@ -375,6 +375,8 @@ class Decision:
     #: index of the unit that decided the call (the summary starts with it)
     lead: int | None
     danger: dict[str, Any] | None = None
+    #: units left out of the summary (reactions; for a case, the questions answered)
+    skip: frozenset[int] = frozenset()
 
 
 def _vote(readings: Sequence[Reading], agent_acts: Sequence[str]) -> tuple[str, Reading | None]:
@@ -427,6 +429,12 @@ def decide(
     of = {
         role: [r for r, x in zip(readings, roles, strict=True) if x == role] for role in set(roles)
     }
+    reactions = {r.index for r, x in zip(readings, roles, strict=True) if x == "ack"}
+    settled = reactions | {
+        r.index
+        for r, x in zip(readings, roles, strict=True)
+        if x in ("question", "preamble") and answered_after(r.turn)
+    }
     first_content = min(
         (u.turn for u, x in zip(units, roles, strict=True) if x != "filler"), default=None
     )
@@ -443,7 +451,9 @@ def decide(
             reason = f"emergency:keyword:{lead.danger.get('keyword')}"
         else:
             reason = f"emergency:intent:{lead.acts.get('emergency', 0.0):.2f}"
-        return Decision("emergency", True, "emergency", reason, lead.index, lead.danger)
+        return Decision(
+            "emergency", True, "emergency", reason, lead.index, lead.danger, frozenset(settled)
+        )
     for text in leftovers:
         found = recognise(text)
         if found is not None and not found.question:
@@ -454,6 +464,7 @@ def decide(
                 f"emergency:keyword:{found.keyword}",
                 None,
                 found.as_dict(),
+                frozenset(settled),
             )
     transfer = next((a for a in acting if a.emergency), None)
     if transfer is not None:
@@ -464,6 +475,7 @@ def decide(
             f"emergency:agent:{transfer.emergency}",
             _first(readings, roles),
             None,
+            frozenset(settled),
         )
 
     # 2. a grievance
@@ -472,7 +484,7 @@ def decide(
         kind, lead = _vote(grievances, agent_acts)
         assert lead is not None
         reason = f"cue:{lead.cue[1]}" if lead.cue and lead.cue[0] == kind else f"intent:{lead.top}"
-        return Decision(kind, True, lead.top, reason, lead.index)
+        return Decision(kind, True, lead.top, reason, lead.index, skip=frozenset(settled))
 
     questions = of.get("question", [])
     contents = of.get("content", [])
@@ -498,14 +510,17 @@ def decide(
         lead = lead or (open_turns or [None])[0]
         reason = f"referral:{referral.referral}" if referral else "unanswered"
         intent = _asked(lead) if kind == "inquiry" else lead.top if lead else None
-        return Decision(kind, True, intent, reason, lead.index if lead else None)
+        skip = frozenset(settled if kind != "inquiry" else reactions)
+        return Decision(kind, True, intent, reason, lead.index if lead else None, skip=skip)
 
     # 5. every question answered on the call, or nothing asked at all
     lead = (questions or contents or [None])[0]
     if lead is None:
         top = next((r.top for r in readings if r.top), None)
-        return Decision("inquiry", False, top, "no request", None)
-    return Decision("inquiry", False, _asked(lead), "answered", lead.index)
+        return Decision("inquiry", False, top, "no request", None, skip=frozenset(reactions))
+    return Decision(
+        "inquiry", False, _asked(lead), "answered", lead.index, skip=frozenset(reactions)
+    )
 
 
 def _asked(reading: Reading | None) -> str | None:
@@ -520,12 +535,14 @@ def _first(readings: Sequence[Reading], roles: Sequence[str]) -> int | None:
     return next((r.index for r, x in zip(readings, roles, strict=True) if x != "filler"), None)
 
 
-def _sentences(units: Sequence[Unit], parses: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+def _sentences(
+    units: Sequence[Unit], parses: Sequence[dict[str, Any]], skip: frozenset[int] = frozenset()
+) -> list[tuple[int, str]]:
     """(unit index, sentence) of content sentences, in the order they were said."""
     found = []
     for index, (unit, parse) in enumerate(zip(units, parses, strict=True)):
         name, _ = _intent(parse)
-        if name in FILLER_INTENTS:
+        if name in FILLER_INTENTS or index in skip:
             continue
         for sentence in _SENTENCE.findall(unit.text):
             sentence = _OPENING.sub("", sentence.strip())
@@ -536,8 +553,14 @@ def _sentences(units: Sequence[Unit], parses: Sequence[dict[str, Any]]) -> list[
     return found
 
 
-def _summary(units: Sequence[Unit], parses: Sequence[dict[str, Any]], lead_unit: int | None) -> str:
-    sentences = _sentences(units, parses)
+def _summary(
+    units: Sequence[Unit],
+    parses: Sequence[dict[str, Any]],
+    lead_unit: int | None,
+    skip: frozenset[int] = frozenset(),
+) -> str:
+    """The deciding sentence first, then the sentences richest in keywords, as said."""
+    sentences = _sentences(units, parses, skip) or _sentences(units, parses)
     if not sentences:
         text = " ".join(u.text for u in units).strip()
         return _clip(text)
@@ -558,7 +581,8 @@ def _summary(units: Sequence[Unit], parses: Sequence[dict[str, Any]], lead_unit:
         if used + length <= SUMMARY_CHARS:
             chosen.append(i)
             used += length
-    return _clip("".join(_ended(sentences[i][1]) for i in sorted(chosen)))
+    order = [lead, *sorted(chosen[1:])]
+    return _clip("".join(_ended(sentences[i][1]) for i in order))
 
 
 def _ended(sentence: str) -> str:
@@ -652,7 +676,7 @@ def understand(
         service=entities.get("service"),
         phone=entities.get("phone"),
         id_number=entities.get("id_number"),
-        summary=_summary(units, parses, decision.lead),
+        summary=_summary(units, parses, decision.lead, decision.skip),
         description=description,
         danger=decision.danger,
     )
