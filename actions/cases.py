@@ -28,6 +28,8 @@ from actions.common import (
     transcript,
 )
 from actions.corrections import Correction, parse_correction
+from actions.inquiry import knowledge_base
+from actions.kb import Answer
 from actions.support import danger_of, handle_emergency
 from bot.privacy import mask_phone
 from bot.tickets import NewTicket, TicketError
@@ -66,6 +68,28 @@ def _routing_slots(parse_data: dict[str, Any]) -> list[EventType]:
     ]
 
 
+#: kinds of case that a knowledge-base answer may settle first ("社保卡丢了咋整" is
+#: a request for help that the KB answers); a complaint or a report is always a case,
+#: even when it also asks a question
+ANSWER_FIRST_KINDS = frozenset({"help"})
+
+
+def answer_first(dispatcher: CollectingDispatcher, text: str) -> bool:
+    """Answer from the knowledge base when it is sure, offering to go on with a case."""
+    decision = knowledge_base().decide(text)
+    if not isinstance(decision, Answer):
+        return False
+    entry = decision.entry
+    dispatcher.utter_message(
+        response="utter_kb_answer",
+        answer=entry.answer,
+        source=entry.source,
+        department=entry.department,
+    )
+    dispatcher.utter_message(response="utter_kb_then_case")
+    return True
+
+
 class ActionStartCase(Action):
     """Open a new case: remember its kind, and keep the first message as its description.
 
@@ -90,12 +114,21 @@ class ActionStartCase(Action):
             return [*events, FollowupAction("action_listen")]
         intent = tracker.latest_message.get("intent", {}).get("name")
         kind = KIND_BY_INTENT.get(intent or "", "complaint")
+        typed = not text.startswith("/")
+        if typed and kind in ANSWER_FIRST_KINDS:
+            answered = answer_first(dispatcher, text)
+            if answered:
+                return [SlotSet("pending_case", text), FollowupAction("action_listen")]
         dispatcher.utter_message(response=f"utter_case_start_{'help' if kind == 'help' else kind}")
         events: list[EventType] = [SlotSet(slot, None) for slot in CASE_SLOTS]
         events.append(SlotSet("case_kind", kind))
-        if len(text) >= MIN_DESCRIPTION_CHARS and not text.startswith("/"):
+        events.append(SlotSet("pending_case", None))
+        if len(text) >= MIN_DESCRIPTION_CHARS and typed:
             events.append(SlotSet("case_description", text))
             events.extend(_routing_slots(tracker.latest_message))
+        elif tracker.get_slot("pending_case"):
+            # "还要反映问题" after a knowledge-base answer: the case is what they first wrote
+            events.append(SlotSet("case_description", tracker.get_slot("pending_case")))
         phone = next(tracker.get_latest_entity_values("phone"), None)
         if phone:
             events.append(SlotSet("contact_phone", phone))
