@@ -62,6 +62,8 @@ class IntentModelConfig:
     """Character n-gram lengths; at most 3 (they are looked up as packed integers)."""
     word_weight: float = 1.0
     char_weight: float = 2.0
+    pos_feature: bool = True
+    """One term per word for its part of speech in jieba's dictionary."""
     length_feature: bool = True
     """One term for the message's length bucket."""
     lexicon_repeat: int = 1
@@ -151,6 +153,11 @@ class IntentModel:
         makes an insult or an emergency word that no example contains still count.
         """
         terms = word_terms(tokens, self.config.word_ngrams)
+        if self.config.pos_feature:
+            from nlu.entities import word_tags
+
+            tags = word_tags()
+            terms.extend(f"pos:{tags.get(t.lower(), '?')}" for t in tokens if t.strip())
         if self.config.length_feature:
             terms.append(f"len:{_length_bucket(len(text))}")
         lowered = text.lower()
@@ -272,6 +279,10 @@ class IntentModel:
             "chars": _CharColumns(self._vocabularies["chars"], self.config.char_ngrams),
         }
         self._weights = np.ascontiguousarray(self._coef.T, dtype=np.float64)
+        if self.config.pos_feature:
+            from nlu.entities import word_tags
+
+            word_tags()  # jieba's tag table loads now, not on the first citizen message
 
     def decision(self, text: str, tokens: Sequence[str]) -> np.ndarray:
         """Raw decision values of one message (before temperature and softmax)."""

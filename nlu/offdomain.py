@@ -118,7 +118,7 @@ def select(requests: Iterable[Request], cap: int = DEFAULT_CAP) -> list[Request]
     return chosen
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
     """One YAML block-list item; Rasa reads ``[..](..)`` as an entity, so brackets go."""
     return text.replace("[", "【").replace("]", "】").replace("\n", " ")
 
@@ -127,7 +127,7 @@ def training_yaml(requests: Iterable[Request], cap: int = DEFAULT_CAP) -> str:
     """Rasa NLU YAML with one block per label."""
     by_label: dict[str, list[str]] = defaultdict(list)
     for request in requests:
-        by_label[request.label].append(_quote(request.text))
+        by_label[request.label].append(quote(request.text))
     lines = [HEADER.format(cap=cap), 'version: "3.1"', "nlu:"]
     for label in sorted(by_label):
         lines += [f"- intent: {label}", "  examples: |"]

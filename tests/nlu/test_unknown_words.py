@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -60,3 +60,16 @@ def test_messages_with_a_known_word_keep_their_intent(
 ) -> None:
     message = guard.process([_parsed(rasa_context, text)])[0]
     assert message.get(INTENT) == {"name": "out_of_scope", "confidence": 0.93}
+
+
+def test_gibberish_loses_learned_entities_but_keeps_exact_ones(
+    guard: UnknownWordsGuard, rasa_context: RasaContext
+) -> None:
+    message = _parsed(rasa_context, "zxcv bnm lkj")
+    guessed = {"entity": "place", "value": "zxcv bnm lkj", "start": 0, "end": 12,
+               "extractor": "ChineseEntityExtractor"}
+    exact = {"entity": "phone", "value": "13812345678", "start": 0, "end": 11,
+             "extractor": "IdentifierExtractor"}
+    message.set(ENTITIES, [guessed, exact])
+    message = guard.process([message])[0]
+    assert message.get(ENTITIES) == [exact]
