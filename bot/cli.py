@@ -8,6 +8,8 @@ import time: ``citizenbot --help`` must answer instantly.
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 app = typer.Typer(
@@ -39,6 +41,10 @@ def _mount() -> None:
 
 
 def main() -> None:
+    # Everything citizenbot writes (SQLite files, var/ secrets, logs, the process
+    # table, exports) holds or leads to personal data: owner-only, whatever the
+    # shell's umask. The children `citizenbot run` starts inherit it.
+    os.umask(0o077)
     _mount()
     app()
 

@@ -84,6 +84,20 @@ class Settings:
             "(generated into var/ when empty)"
         },
     )
+    audit_key: str = field(
+        default="",
+        metadata={
+            "help": "审计 / key of the audit chain's and audit contents' HMACs, kept outside "
+            "the database (generated into var/ when empty)"
+        },
+    )
+    audit_checkpoint_file: str = field(
+        default="",
+        metadata={
+            "help": "审计 / append-only file of audit-chain heads, outside the database "
+            "(default: var/audit/heads.log)"
+        },
+    )
     routing_threshold: float = field(
         default=0.6,
         metadata={"help": "below this router confidence a ticket goes to manual dispatch"},
@@ -220,7 +234,7 @@ class Settings:
         path = self.var_dir / f"{name}.secret"
         if path.exists():
             return path.read_text().strip()
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if name == "pii_key":
             from cryptography.fernet import Fernet
 
@@ -235,6 +249,14 @@ class Settings:
     @property
     def effective_rasa_token(self) -> str:
         return self.rasa_token or self.secret("rasa_token")
+
+    @property
+    def effective_audit_key(self) -> bytes:
+        return (self.audit_key or self.secret("audit_key")).encode("utf-8")
+
+    @property
+    def effective_audit_checkpoint_file(self) -> Path:
+        return Path(self.audit_checkpoint_file or self.var_dir / "audit" / "heads.log")
 
     @property
     def effective_pii_keys(self) -> list[str]:

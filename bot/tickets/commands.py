@@ -145,8 +145,14 @@ def register(app: typer.Typer) -> None:
             None, help="retention in days (default: TICKET_RETENTION_DAYS)"
         ),
     ) -> None:
-        """Remove personal data of tickets closed longer than the retention period."""
-        numbers = _store().purge(days=days)
+        """Remove personal data of tickets closed longer than the retention period.
+
+        The place is replaced by its district (``data/districts.yml``), so the
+        statistics of old periods keep their districts and lose the address.
+        """
+        from bot.supervision.districts import district_table
+
+        numbers = _store().purge(days=days, place_label=district_table().find)
         typer.echo(f"purged personal data of {len(numbers)} ticket(s)")
         for number in numbers:
             typer.echo(f"  {number}")

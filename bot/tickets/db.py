@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,30 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(url.database)
 
 
+def private_file(path: Path) -> Path:
+    """Create ``path`` (and its directory) readable by its owner only, or tighten it.
+
+    A ticket database holds encrypted contact details and masked case text, a
+    tracker holds what citizens typed: neither is for other accounts on the
+    machine. SQLite gives its -wal and -shm files the database file's mode.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        with contextlib.suppress(PermissionError):
+            path.chmod(0o600)
+    return path
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, future=True, pool_pre_ping=True)
     path = sqlite_path(parsed)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
     # A small pool keeps connections (and their PRAGMAs) instead of reopening
     # the file for every transaction; memory databases keep SQLAlchemy's default.
     pool: dict[str, Any] = {"poolclass": QueuePool, "pool_size": 5} if path else {}
@@ -109,7 +127,7 @@ def _upgrade_lock(engine: Engine) -> Iterator[Connection]:
                 conn.execute(text("SELECT pg_advisory_unlock(4242001)"))
                 conn.commit()
     elif path is not None:
-        lock = path.with_name(path.name + ".migrate.lock")
+        lock = private_file(path.with_name(path.name + ".migrate.lock"))
         with open(lock, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

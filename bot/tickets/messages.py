@@ -29,3 +29,5 @@ ALREADY_PAUSED = "the SLA clock of {number} is already paused / 工单 {number} 
 NOT_OWNER = "a citizen may only act on their own tickets / 只能操作本人的工单"
 CLAIM_REFUSED = "the phone number does not match ticket {number} / 手机号与工单 {number} 不符"
 CLAIM_LOCKED = "too many wrong numbers for ticket {number} / 工单 {number} 核验次数过多"
+#: what a purged ticket's summary reads (its text was removed after the retention period)
+PURGED_TEXT = "（已超过保存期限，内容已清除）"

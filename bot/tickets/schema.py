@@ -104,6 +104,9 @@ events = Table(
     Column("to_status", String(16)),
     Column("reason", Text, nullable=False),
     Column("payload", Text, nullable=False),
+    #: free text of the event (masked), outside the chain: the payload holds its HMAC,
+    #: so purge can empty it without breaking the chain
+    Column("content", Text),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     UniqueConstraint("ticket_id", "seq", name="uq_ticket_events_ticket_seq"),

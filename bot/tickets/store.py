@@ -10,7 +10,6 @@ zero row count means another process changed the ticket first: the caller gets
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import json
 import threading
@@ -27,7 +26,15 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from bot.privacy import mask_id_number, mask_name, mask_phone, mask_text, search_form
 from bot.settings import Settings, get_settings
 from bot.tickets import db, lifecycle, messages
-from bot.tickets.audit import GENESIS, canonical_json, decode_payload, event_hash, verify_chain
+from bot.tickets.audit import (
+    GENESIS,
+    canonical_json,
+    decode_payload,
+    event_hash,
+    keyed_digest,
+    split_content,
+    verify_chain,
+)
 from bot.tickets.crypto import PiiCipher
 from bot.tickets.duplicates import duplicate_score
 from bot.tickets.errors import (
@@ -173,6 +180,8 @@ class TicketStore:
                 self.engine.dispose()
                 raise _translate(exc) from exc
         self.cipher = PiiCipher(pii_keys or self.settings.effective_pii_keys)
+        #: HMAC key of the audit trail, outside the database (var/audit_key.secret or AUDIT_KEY)
+        self.audit_key = self.settings.effective_audit_key
         self.routing = routing or RoutingTable.load()
         self.sla = sla or SlaPolicy.load(
             timezone=self.settings.timezone, working_hours=self.settings.working_hours
@@ -274,18 +283,20 @@ class TicketStore:
         mask = self._masker(row)
         from_status = row.status
         to_status = (to or Status(row.status)).value
+        chained, content = split_content(_mask_deep(dict(payload or {}), mask), self.audit_key)
         event = {
             "ticket_id": row.id,
             "seq": row.event_count + 1,
             "action": action.value,
             "actor_role": actor.role.value,
-            "actor_name": actor.name,
+            "actor_name": self._actor_name(actor),
             "actor_department": actor.department,
             "at": at,
             "from_status": from_status if action is not Action.CREATE else None,
             "to_status": to_status,
             "reason": mask(reason),
-            "payload": canonical_json(_mask_deep(dict(payload or {}), mask)),
+            "payload": canonical_json(chained),
+            "content": content,
             "prev_hash": row.last_event_hash,
         }
         event["hash"] = event_hash(row.number, event, row.last_event_hash)
@@ -317,6 +328,17 @@ class TicketStore:
                 messages.CONFLICT.format(number=row.number, expected=row.version, actual="?")
             ) from exc
         return conn.execute(select(tickets).where(tickets.c.id == row.id)).one()
+
+    def _actor_name(self, actor: Actor) -> str:
+        """Staff by name (accountability); a citizen by a keyed pseudonym of their sender id.
+
+        The trail outlives purge, and a WeChat openid or Telegram chat id is the
+        citizen's identifier: the trail keeps ``citizen:<HMAC>`` instead, which
+        whoever holds the audit key can match to a sender id, and nobody else can.
+        """
+        if actor.role is not Role.CITIZEN:
+            return actor.name
+        return "citizen:" + keyed_digest(self.audit_key, actor.name)[:24]
 
     def _change(
         self,
@@ -895,7 +917,8 @@ class TicketStore:
                 "from_status": e.from_status,
                 "to_status": e.to_status,
                 "reason": e.reason,
-                "payload": decode_payload(e.payload),
+                # the free text beside the chain, back in place for readers (empty once purged)
+                "payload": {**decode_payload(e.payload), **decode_payload(e.content or "")},
                 "hash": e.hash,
             }
             for e in rows
@@ -1323,7 +1346,7 @@ class TicketStore:
             number,
             actor,
             Action.ADD_INFO,
-            payload={"text": text, "sha256": hashlib.sha256(text.encode()).hexdigest()},
+            payload={"text": text},  # masked, kept beside the chain under its HMAC
             values=values,
             expected_version=expected_version,
         )
@@ -1438,6 +1461,7 @@ class TicketStore:
                         head=head.last_event_hash,
                         count=head.event_count,
                         status=head.status,
+                        key=self.audit_key,
                     )
                 )
 
@@ -1456,9 +1480,23 @@ class TicketStore:
         return problems
 
     def purge(
-        self, *, days: int | None = None, now: datetime | None = None, actor: Actor | None = None
+        self,
+        *,
+        days: int | None = None,
+        now: datetime | None = None,
+        actor: Actor | None = None,
+        place_label: Callable[[str | None, str], str | None] | None = None,
     ) -> list[str]:
-        """Drop personal data of tickets closed over ``days`` ago; keep the anonymised record."""
+        """Drop personal data and free text of tickets closed over ``days`` ago.
+
+        What stays is the anonymous record: number, kind, channel, category,
+        department, status, dates, the rating score, the public note, the audit
+        chain (whose free text lives beside it and is emptied here: the chain
+        covers only its HMAC, so it stays verifiable) and, when ``place_label``
+        is given, a coarse label for the place (the district, for statistics).
+        Routing corrections lose their text; resolved contacts and Rasa
+        conversations older than the cutoff are emptied and deleted as well.
+        """
         actor = actor or Actor.system()
         days = self.settings.ticket_retention_days if days is None else days
         now = now or self._now()
@@ -1472,40 +1510,72 @@ class TicketStore:
             numbers = list(conn.execute(stmt).scalars())
         purged = []
         for number in numbers:
-
-            def values(row: Row, when: datetime) -> dict[str, Any]:
-                mask = self._masker(row)
-                transcript = _mask_deep(json.loads(row.transcript or "[]"), mask)
-                return {
-                    "phone_enc": None,
-                    "id_number_enc": None,
-                    "name_enc": None,
-                    "sender_id": None,
-                    "source": mask(row.source) if row.source else None,
-                    "summary": mask(row.summary),
-                    "description": mask(row.description),
-                    "reply": mask(row.reply) if row.reply else row.reply,
-                    "rating_comment": None,
-                    "transcript": json.dumps(transcript, ensure_ascii=False),
-                    "attachments": "[]",
-                    "facts": "{}",
-                    "idempotency_key": None,
-                    "purged_at": _to_db(when),
-                }
-
             try:
-                self._change(
-                    number,
-                    actor,
-                    Action.PURGE,
-                    reason=f"retention {days} days",
-                    payload={"fields": ["phone", "id_number", "name", "sender_id", "free text"]},
-                    values=values,
-                )
+                with self._write() as conn:
+                    row = self._load(conn, number)
+                    if row.purged_at is not None:
+                        continue
+                    lifecycle.check(Action.PURGE, Status(row.status), actor, row.department)
+                    when = self._now()
+                    row = self._record(
+                        conn,
+                        row,
+                        actor,
+                        Action.PURGE,
+                        reason=f"retention {days} days",
+                        payload={"fields": ["phone", "id_number", "name", "sender_id", "place",
+                                            "free text", "audit content"]},
+                        values=self._purged_values(row, when, place_label),
+                        now=when,
+                    )
+                    conn.execute(
+                        update(events).where(events.c.ticket_id == row.id).values(content=None)
+                    )
+                    conn.execute(
+                        update(routing_corrections)
+                        .where(routing_corrections.c.ticket_id == row.id)
+                        .values(text="")
+                    )
             except ConflictError:
                 continue
             purged.append(number)
+        with self._write() as conn:
+            conn.execute(
+                update(resolved_contacts)
+                .where(resolved_contacts.c.created_at <= cutoff, resolved_contacts.c.summary != "")
+                .values(summary="", source=None, agent=None)
+            )
+        self.purge_conversations(now - timedelta(days=days))
         return purged
+
+    @staticmethod
+    def _purged_values(
+        row: Row, when: datetime, place_label: Callable[[str | None, str], str | None] | None
+    ) -> dict[str, Any]:
+        return {
+            "phone_enc": None,
+            "id_number_enc": None,
+            "name_enc": None,
+            "sender_id": None,
+            "source": None,
+            "summary": messages.PURGED_TEXT,
+            "description": "",
+            "place": place_label(row.place, row.summary) if place_label else None,
+            "occurred": None,
+            "reply": None,
+            "rating_comment": None,
+            "transcript": "[]",
+            "attachments": "[]",
+            "facts": "{}",
+            "idempotency_key": None,
+            "purged_at": _to_db(when),
+        }
+
+    def purge_conversations(self, before: datetime) -> int:
+        """Delete Rasa conversation events older than ``before`` (raw text, slots)."""
+        from bot.tickets.retention import purge_tracker
+
+        return purge_tracker(self.settings.tracker_store_url, before)
 
     def rotate_keys(self, actor: Actor | None = None) -> int:
         """Re-encrypt every personal field with the newest key; returns tickets touched."""
