@@ -63,25 +63,27 @@ INQUIRIES = [
 ]
 FOLLOW = ["那需要带户口本吗？", "网上能办吗？", "大概要多长时间？", "在哪个窗口办？"]
 CLOSING = ["好的，谢谢", "行，我知道了", "好的好的，麻烦你了"]
-#: what the agent says in a case call (ends by promising a referral) and in an inquiry
+#: what the agent says, turn by turn, answering the citizen's turn before it: a case call
+#: ends with a promise to pass it on, an inquiry call with answers to the questions
 AGENT_CASE = [
     "您好，12345热线，请讲。",
+    "嗯，您说。",
     "请问具体是什么位置？",
-    "好的，我明白了。",
     "还有其他需要补充的吗？",
     "好的，我们会转交相关部门处理，请保持电话畅通。",
 ]
 AGENT_INQUIRY = [
     "您好，12345热线，请讲。",
+    "您请讲。",
     "您可以带身份证到政务服务中心办理。",
     "不需要，网上也可以办。",
     "一般五个工作日左右。",
-    "感谢您的来电，再见。",
 ]
+AGENT_CLOSING = "感谢您的来电，再见。"
 
 
 def generate(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """n calls, about 10 turns each; roughly 40% cases, 60% inquiries (12345 practice)."""
+    """n calls, 11 turns each; roughly 40% cases, 60% inquiries (12345 practice)."""
     rng = random.Random(seed)
     calls = []
     for i in range(n):
@@ -107,6 +109,7 @@ def generate(n: int, seed: int = 7) -> list[dict[str, Any]]:
         for agent, text in zip(AGENT_CASE if case else AGENT_INQUIRY, citizen, strict=True):
             turns.append({"speaker": "agent", "text": agent})
             turns.append({"speaker": "citizen", "text": text})
+        turns.append({"speaker": "agent", "text": AGENT_CLOSING})
         calls.append(
             {
                 "call_id": f"BENCH-{i:06d}",

@@ -12,9 +12,9 @@ small next to the NLU, which is the real cost (~10 ms per citizen turn):
 1. calls already known (a ticket or resolved contact with key ``hotline:<call_id>``,
    or an earlier call of this run) are skipped with one query per batch, before
    any parsing, so re-ingesting a file is fast and changes nothing;
-2. the citizen turns of the whole batch go to the NLU thread at once, and while it
-   parses batch *n + 1* this thread writes batch *n* (TensorFlow and SQLite both
-   release the GIL, so the two overlap on two cores);
+2. the citizen turns of the whole batch go to the NLU process at once, and while it
+   parses batch *n + 1* this process writes batch *n* (two processes: the parse and
+   the writing are both Python work, which threads would take turns at);
 3. tickets are created one by one through ``TicketStore.create`` (each is its own
    transaction with its audit chain and routing: the rules of a ticket's life stay
    in the store); resolved contacts go in one transaction per batch.
@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.hotline import messages
 from connectors.hotline.formats import Call, Problem, TranscriptReader
-from connectors.hotline.nlu import Parser, load_nlu
+from connectors.hotline.nlu import NLUFailed, Parser, load_nlu
 from connectors.hotline.understand import Understanding, citizen_texts, understand, units_of
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class Ingester:
         if self._nlu is None:
             try:
                 self._nlu = load_nlu(self._model)
-            except FileNotFoundError as exc:
+            except (FileNotFoundError, NLUFailed) as exc:
                 raise ModelUnavailable(messages.NO_MODEL.format(error=exc)) from exc
         return self._nlu
 
