@@ -8,6 +8,8 @@ be claimed by proving the phone number on it (:class:`ActionClaimTicket`).
 
 from __future__ import annotations
 
+import logging
+
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -21,6 +23,8 @@ from bot.tickets import (
     TicketView,
     normalize_ticket_number,
 )
+
+logger = logging.getLogger(__name__)
 
 #: how many tickets "我的工单" lists, newest first
 MY_TICKETS_SHOWN = 5
@@ -66,6 +70,8 @@ class ActionTicketStatus(Action):
             )
             return []
         except PermissionDenied:
+            # the number, never who asked: ticket numbers are not personal data
+            logger.info("status of %s asked by a non-owner: public status only", number)
             return say_public_status(dispatcher, domain, number)
         say_status(dispatcher, domain, ticket)
         return [SlotSet("ticket_number", ticket.number)]
@@ -107,6 +113,7 @@ class ActionClaimTicket(Action):
             dispatcher.utter_message(response="utter_ticket_not_found", number=number)
             return [SlotSet("claim_ticket", None)]
         except PermissionDenied:
+            logger.info("claim of %s refused (wrong number or too many tries)", number)
             dispatcher.utter_message(response="utter_claim_refused", number=number)
             return [SlotSet("claim_ticket", None)]
         dispatcher.utter_message(response="utter_claimed", number=ticket.number)
@@ -163,6 +170,7 @@ class ActionAddInfo(Action):
             ticket = store().add_info(number, text, citizen(tracker))
         except (TicketNotFound, PermissionDenied):
             # someone else's ticket looks exactly like a wrong number
+            logger.info("add-info to %s refused: not found or not this conversation's", number)
             dispatcher.utter_message(response="utter_ticket_not_found", number=number)
             return []
         except TicketError:
