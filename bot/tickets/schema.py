@@ -107,6 +107,8 @@ events = Table(
     #: free text of the event (masked), outside the chain: the payload holds its HMAC,
     #: so purge can empty it without breaking the chain
     Column("content", Text),
+    #: keyed digests of every ticket field after this event (audit.snapshot), chained
+    Column("state", Text),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     UniqueConstraint("ticket_id", "seq", name="uq_ticket_events_ticket_seq"),
