@@ -57,7 +57,7 @@ def test_a_database_from_before_the_keyed_audit_upgrades_and_still_verifies(
     from bot.tickets import Actor
     from bot.tickets.audit import GENESIS, canonical_json, event_hash
     from bot.tickets.db import upgrade
-    from bot.tickets.schema import counters
+    from bot.tickets.schema import counters, events
 
     url = f"sqlite:///{tmp_path / 'old' / 'tickets.db'}"
     engine = make_engine(url)
@@ -98,7 +98,7 @@ def test_a_database_from_before_the_keyed_audit_upgrades_and_still_verifies(
         store.add_note("GD20261120-0001", "已联系", Actor("dispatcher", "wang"))
         assert store.verify_audit() == []
         with store.engine.connect() as conn:
-            states = conn.execute(select(old_events.c.state).order_by(old_events.c.seq))
+            states = conn.execute(select(events.c.state).order_by(events.c.seq))
             assert [s is not None for s in states.scalars()] == [False, True]
     finally:
         store.dispose()
