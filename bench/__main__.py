@@ -8,14 +8,16 @@ from importlib.util import find_spec
 
 #: module → what it measures; modules not present yet are skipped with a note
 BENCHMARKS = {
-    "bench.rest": "REST chat latency vs the minimal Rasa bot",
+    "bench.chat": "chat under open-loop load vs the minimal Rasa bot: REST and WeChat, "
+    "default and production profiles, saturation and p95 ratios (docs/performance.md)",
     "bench.routing.run": "department routing speed vs the linear baseline",
     "bench.tickets.run": "ticket store creates/updates per second vs a bare-table floor",
     "bench.wechat.run": "WeChat signed-XML round trips vs the REST channel",
     "bench.ingest.run": "hotline ingest calls/s vs the bare NLU parse rate",
-    "bench.load.run": "production profile: REST/WeChat at 10/50/100 conversations, "
-    "1 vs 2 servers (PostgreSQL + Redis)",
 }
+#: still runnable by hand, not part of ``make bench``: ``bench.rest`` (one REST window,
+#: superseded by bench.chat) and ``bench.load.run`` (production profile at 10/50/100
+#: conversations, 1 vs 2 servers; bench.chat measures the recommended configuration)
 
 
 def main() -> None:

@@ -1,0 +1,270 @@
+"""Chat under load, in one run: the minimal Rasa bot vs citizenbot, REST and WeChat.
+
+The DESIGN.md targets are ratios measured in one run on this machine, so this
+benchmark starts, one after the other:
+
+* the minimal bot of ``../shared/bench/minimal-bot`` (the floor: REST only);
+* ``citizenbot run`` on the default profile (SQLite, one Rasa server);
+* ``citizenbot run --profile production --rasa-servers 2 --action-servers 2`` on
+  PostgreSQL + Redis, when both answer on 127.0.0.1 (the profile the README
+  recommends for one machine; a conversation sticks to one server by its
+  sender, as nginx's ``hash`` does);
+
+and offers each open-loop Poisson arrivals (:func:`bench.load.open_loop`) over 50
+conversations cycling through a greeting, an inquiry, a complaint, a status
+question and thanks, at each ``--rates`` value for ``--seconds``. Every window
+uses new conversations, and every WeChat message a new MsgId, so no answer
+comes from dedupe. WeChat messages are signed, AES-encrypted (safe mode) XML.
+Servers log as configured by default (INFO; JSON lines in production).
+
+Printed: a row per window, the saturation (most answered/s over the windows),
+the memory of each Rasa server after the load, and the ratios with their
+targets: saturation ≥ 2× the minimal bot's (recommended profile) and ≥ 1×
+(default profile); p95 ≤ 150 ms at 20 msg/s; WeChat p95 ≤ 1.10× REST.
+
+Usage: ``python -m bench.chat [--rates 20,40,80] [--seconds 15] [--conversations 50]
+[--profiles default,production] [--model PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from bench import minimal_bot
+from bench.load import Result, Send, open_loop, rest_send
+from bench.wechat.run import MESSAGES, wechat_send
+from tests.channels.conftest import Account
+from tests.channels.wechat_sim import WeChatServer
+from tests.recording_server import RecordingServer
+from tests.stack import Stack, free_port
+
+#: p95 target at 20 msg/s (ms) and the other DESIGN.md ratios
+P95_TARGET_MS = 150.0
+WECHAT_RATIO_TARGET = 1.10
+
+
+@dataclass
+class Target:
+    """One system under test: how to send to it, and its Rasa server processes."""
+
+    name: str
+    sends: dict[str, Send]
+    rasa_pids: list[int] = field(default_factory=list)
+    results: dict[tuple[str, float], Result] = field(default_factory=dict)
+    memory_mb: list[float] = field(default_factory=list)
+
+    def saturation(self, path: str) -> float:
+        return max((r.throughput for (p, _), r in self.results.items() if p == path),
+                   default=0.0)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux), MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def sticky(sends: list[Send]) -> Send:
+    """A conversation always reaches the same server (nginx ``hash $arg_openid``)."""
+
+    async def send(client: httpx.AsyncClient, sender: str, text: str) -> bool:
+        return await sends[zlib.crc32(sender.encode()) % len(sends)](client, sender, text)
+
+    return send
+
+
+async def measure(target: Target, rates: list[float], seconds: float,
+                  conversations: int) -> None:
+    run = f"{int(time.time()) % 100000}"
+    for path, send in target.sends.items():
+        # warm-up: lazily built parts of every process, keep-alive connections
+        await open_loop(f"warm-{path}-{run}", send, MESSAGES, rate=5, seconds=3,
+                        conversations=5)
+        for rate in rates:
+            label = f"{target.name}-{path}-{rate:.0f}-{run}"
+            result = await open_loop(label, send, MESSAGES, rate=rate, seconds=seconds,
+                                     conversations=conversations)
+            target.results[(path, rate)] = result
+            print(f"  {target.name} {path} {rate:.0f}/s: {result.ok}/{result.sent} answered, "
+                  f"p50 {result.percentile(50):.0f} ms, p95 {result.percentile(95):.0f} ms, "
+                  f"{result.throughput:.1f} msg/s", flush=True)
+    target.memory_mb = [rss_mb(pid) for pid in target.rasa_pids]
+
+
+def _rasa_pids(processes: list[dict[str, object]]) -> list[int]:
+    return [int(str(p["pid"])) for p in processes
+            if str(p["name"]).startswith("Rasa server") and p.get("pid")]
+
+
+def run_minimal(args: argparse.Namespace) -> Target:
+    port = free_port()
+    process = minimal_bot.start(port)
+    target = Target("minimal", {"rest": functools.partial(
+        rest_send, url=f"http://127.0.0.1:{port}/webhooks/rest/webhook")}, [process.pid])
+    try:
+        asyncio.run(measure(target, args.rates, args.seconds, args.conversations))
+    finally:
+        process.terminate()
+        process.wait()
+    return target
+
+
+def _wechat(url: str, account: Account) -> Send:
+    server = WeChatServer(f"{url}/webhooks/wechat/webhook", account.token, account.appid,
+                          account.aes_key)
+    return functools.partial(wechat_send, wechat=server, mode="safe")
+
+
+def run_default(args: argparse.Namespace, model: Path, recording: RecordingServer) -> Target:
+    account = Account()
+    stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-chat-")), model=model,
+                  extra_env=account.env(recording.base_url, 4.0))
+    stack.start()
+    try:
+        processes = _processes(stack.var_dir)
+        url = f"{stack.rasa_url}"
+        target = Target("default", {
+            "rest": functools.partial(rest_send, url=f"{url}/webhooks/rest/webhook"),
+            "wechat": _wechat(url, account)}, _rasa_pids(processes))
+        asyncio.run(measure(target, args.rates, args.seconds, args.conversations))
+    finally:
+        stack.stop()
+    return target
+
+
+def _processes(var_dir: Path) -> list[dict[str, object]]:
+    import json
+
+    path = var_dir / "run" / "processes.json"
+    deadline = time.monotonic() + 120
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return list(json.loads(path.read_text())) if path.exists() else []
+
+
+def run_production(args: argparse.Namespace, model: Path,
+                   recording: RecordingServer) -> Target | None:
+    from tests.production.cluster import (
+        REST_TOKEN,
+        Cluster,
+        Databases,
+        pg_available,
+        redis_available,
+    )
+
+    if not (pg_available() and redis_available()):
+        print("  production profile skipped: PostgreSQL or Redis not running on 127.0.0.1")
+        return None
+    account = Account()
+    databases = Databases(prefix="cbchat").create()
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="bench-chat-prod-")), model, databases,
+                      rasa_servers=args.servers, action_servers=args.servers,
+                      extra_env=account.env(recording.base_url, 4.0))
+    try:
+        cluster.start()
+        rest = sticky([functools.partial(rest_send, url=f"{url}/webhooks/rest/webhook",
+                                         token=REST_TOKEN) for url in cluster.rasa_urls])
+        wechat = sticky([_wechat(url, account) for url in cluster.rasa_urls])
+        target = Target(f"production-{args.servers}x", {"rest": rest, "wechat": wechat},
+                        _rasa_pids(cluster.processes()))
+        asyncio.run(measure(target, args.rates, args.seconds, args.conversations))
+    finally:
+        cluster.stop()
+        databases.drop()
+    return target
+
+
+def _ratio(value: float, base: float) -> float:
+    return value / base if base else float("nan")
+
+
+def report(targets: list[Target], args: argparse.Namespace, console: Console) -> None:
+    table = Table(title=f"open loop, {args.conversations} conversations, {args.seconds:.0f} s "
+                        f"per window (load average before: {args.load_before})")
+    for column in ("target", "path", "offered/s", "ok/sent", "p50 ms", "p95 ms", "p99 ms",
+                   "msg/s"):
+        table.add_column(column)
+    for target in targets:
+        for (path, _rate), result in target.results.items():
+            table.add_row(target.name, path, *result.row()[1:])
+    console.print(table)
+    for target in targets:
+        memory = ", ".join(f"{mb:.0f} MB" for mb in target.memory_mb)
+        console.print(f"{target.name}: saturation "
+                      + ", ".join(f"{p} {target.saturation(p):.1f} msg/s" for p in target.sends)
+                      + f"; Rasa server memory (RSS) {memory}")
+    base = targets[0]
+    floor = base.saturation("rest")
+    at20 = 20.0 if 20.0 in args.rates else args.rates[0]
+    checks: list[tuple[str, float, float, Callable[[float, float], bool]]] = []
+    for target in targets[1:]:
+        need = 2.0 if target.name.startswith("production") else 1.0
+        for path in target.sends:
+            checks.append((f"{target.name} {path} saturation / minimal",
+                           _ratio(target.saturation(path), floor), need, float.__ge__))
+            p95 = target.results[(path, at20)].percentile(95)
+            checks.append((f"{target.name} {path} p95 at {at20:.0f}/s / {P95_TARGET_MS:.0f} ms",
+                           p95 / P95_TARGET_MS, 1.0, float.__le__))
+        if "wechat" in target.sends:
+            checks.append((f"{target.name} WeChat p95 / REST p95 at {at20:.0f}/s",
+                           _ratio(target.results[("wechat", at20)].percentile(95),
+                                  target.results[("rest", at20)].percentile(95)),
+                           WECHAT_RATIO_TARGET, float.__le__))
+    for label, value, bound, ok in checks:
+        sign = "≥" if ok is float.__ge__ else "≤"
+        mark = "met" if ok(float(value), bound) else "NOT MET"
+        console.print(f"ratio {label}: {value:.2f} (target {sign} {bound:.2f}) {mark}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rates", default="20,40,80")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--profiles", default="default,production")
+    parser.add_argument("--servers", type=int, default=2,
+                        help="Rasa (and action) servers of the production profile")
+    parser.add_argument("--model", type=Path, default=None)
+    args = parser.parse_args()
+    args.rates = [float(r) for r in args.rates.split(",")]
+    args.load_before = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    from bot.model import ensure_model
+
+    model = (args.model or ensure_model()).resolve()
+    console = Console(width=130)
+    profiles = [p for p in args.profiles.split(",") if p]
+    targets = [run_minimal(args)]
+    recording = RecordingServer().start()
+    try:
+        if "default" in profiles:
+            targets.append(run_default(args, model, recording))
+        if "production" in profiles:
+            production = run_production(args, model, recording)
+            if production is not None:
+                targets.append(production)
+    finally:
+        recording.stop()
+    console.print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    report(targets, args, console)
+
+
+if __name__ == "__main__":
+    main()

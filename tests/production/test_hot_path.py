@@ -1,0 +1,195 @@
+"""The hot-path hooks of connectors.ops change cost, not behaviour.
+
+* the quick acceptance of action responses accepts only what Rasa's full schema accepts;
+* the graph runner without dask gives the same parses and predictions as dask;
+* action calls reuse one kept-alive connection, and a server that went away is
+  reconnected to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from jsonschema import Draft202012Validator
+from jsonschema.validators import validator_for
+
+from connectors import ops
+
+ops.install_hooks()
+
+GOOD_EVENTS: list[dict[str, Any]] = [
+    {"event": "slot", "name": "case_place", "value": "人民路"},
+    {"event": "slot", "name": "case_place", "value": None, "timestamp": None},
+    {"event": "bot", "text": "好的", "data": {"buttons": []}},
+    {"event": "action", "name": "utter_greet", "policy": None, "confidence": 1.0},
+    {"event": "active_loop", "name": None},
+    {"event": "followup", "name": "action_listen"},
+    {"event": "reset_slots"},
+    {"event": "restart"},
+    {"event": "user", "text": "你好", "parse_data": {"intent": {"name": "greet",
+                                                               "confidence": 0.9},
+                                                    "entities": []}},
+    {"event": "reminder", "intent": "EXTERNAL_x", "date_time": "2026-12-03T10:00:00"},
+]
+BAD_EVENTS: list[Any] = [
+    {"event": "no_such_event"},
+    {"event": "slot", "name": "case_place"},  # value missing
+    {"name": "case_place", "value": "x"},  # no event
+    {"event": 7},
+    {"event": ["slot"]},
+    {"event": "slot", "name": "x", "value": 1, "timestamp": "yesterday"},
+    {"event": "bot", "metadata": "not an object"},
+    {"event": "user", "parse_data": {"intent": {"name": 5}}},
+    "slot",
+    None,
+]
+
+
+def _full(result: Any) -> bool:
+    from rasa.core.actions.action import RemoteAction
+
+    schema = RemoteAction.action_response_format_spec()
+    return bool(validator_for(schema, default=Draft202012Validator)(schema).is_valid(result))
+
+
+def _responses() -> list[Any]:
+    cases: list[Any] = [{}, {"events": []}, {"responses": [{"text": "好"}]}, [], "x",
+                        {"events": None}, {"responses": "好"}, {"responses": ["好"]}]
+    for event in GOOD_EVENTS + BAD_EVENTS:
+        cases.append({"events": [event], "responses": []})
+        cases.append({"events": [GOOD_EVENTS[0], event]})
+    return cases
+
+
+@pytest.mark.parametrize("result", _responses())
+def test_quick_acceptance_never_accepts_what_the_schema_refuses(result: Any) -> None:
+    if ops._quickly_valid(result):
+        assert _full(result)
+    if _full(result) and isinstance(result, dict):
+        # the usual responses take the quick path
+        assert ops._quickly_valid(result) or any(
+            isinstance(e, dict) and e.get("event") == "user" for e in result.get("events", [])
+        )
+
+
+def test_refused_responses_raise_rasas_error() -> None:
+    from jsonschema import ValidationError
+    from rasa.core.actions.action import RemoteAction
+
+    action = RemoteAction("action_x", None)
+    for bad in BAD_EVENTS:
+        with pytest.raises(ValidationError, match="Failed to validate Action server response"):
+            action._validate_action_result({"events": [bad]})
+    assert action._validate_action_result({"events": GOOD_EVENTS[:8]})
+
+
+# -- graph runner ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def agent(model: Path) -> Any:
+    from rasa.core.agent import Agent
+
+    return Agent.load(str(model))
+
+
+MESSAGES = ["你好", "社保卡丢了怎么补办", "我要投诉小区楼下烧烤店半夜还在营业", "/greet",
+            "我的工单处理得怎么样了", "谢谢", "asdkjh qwe"]
+
+
+def _with_dask(fn: Any) -> Any:
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    direct = DaskGraphRunner.run
+    DaskGraphRunner.run = ops._ORIGINAL_GRAPH_RUN  # type: ignore[method-assign]
+    try:
+        return fn()
+    finally:
+        DaskGraphRunner.run = direct  # type: ignore[method-assign]
+
+
+def test_direct_runner_parses_and_predicts_as_dask(agent: Any) -> None:
+    from rasa.core.channels.channel import UserMessage
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    processor = agent.processor
+
+    async def conversation() -> list[Any]:
+        seen = []
+        tracker = DialogueStateTracker("rest:graph", agent.domain.slots)
+        tracker.update(ActionExecuted("action_listen"))
+        for text in MESSAGES:
+            parsed = await processor.parse_message(UserMessage(text, sender_id="rest:graph"),
+                                                   tracker)
+            parsed.pop("metadata", None)
+            seen.append(parsed)
+            from rasa.shared.core.events import UserUttered
+
+            tracker.update(UserUttered(text, parsed["intent"], parsed["entities"], parsed))
+            prediction = processor._predict_next_with_tracker(copy.deepcopy(tracker))
+            seen.append((prediction.max_confidence_index, prediction.policy_name,
+                         prediction.probabilities))
+            tracker.update(ActionExecuted("action_listen"))
+        return seen
+
+    direct = asyncio.run(conversation())
+    dask = _with_dask(lambda: asyncio.run(conversation()))
+    assert direct == dask
+
+
+# -- kept-alive action calls -------------------------------------------------------------
+
+
+def test_action_calls_reuse_one_connection_and_survive_a_restart() -> None:
+    from rasa.utils.endpoints import EndpointConfig
+
+    async def run() -> tuple[int, int, Any]:
+        peers: set[Any] = set()
+
+        async def webhook(request: web.Request) -> web.Response:
+            peers.add(request.transport.get_extra_info("peername"))
+            return web.json_response({"events": [], "responses": [], "got": await
+                                      request.json()})
+
+        async def serve(port: int = 0) -> tuple[web.AppRunner, int]:
+            app = web.Application()
+            app.router.add_post("/webhook", webhook)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", port)
+            await site.start()
+            return runner, site._server.sockets[0].getsockname()[1]
+
+        runner, port = await serve()
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+        for index in range(5):
+            reply = await endpoint.request(json={"n": index, "text": "你好"}, method="post")
+        first = len(peers)
+        await runner.cleanup()  # the action server restarts
+        runner, _ = await serve(port)
+        again = await endpoint.request(json={"n": 9}, method="post")
+        await runner.cleanup()
+        return first, len(peers), (reply, again)
+
+    first, total, (reply, again) = asyncio.run(run())
+    assert first == 1  # five calls, one connection
+    assert total == 2
+    assert reply["got"] == {"n": 4, "text": "你好"} and again["got"] == {"n": 9}
+
+
+def test_response_variants_are_still_drawn_per_channel() -> None:
+    from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+
+    nlg = TemplatedNaturalLanguageGenerator({"utter_x": [
+        {"text": "甲"}, {"text": "乙"}, {"text": "微信", "channel": "wechat"}]})
+    assert {nlg._random_response_for("utter_x", "wechat", {})["text"]
+            for _ in range(20)} == {"微信"}
+    assert {nlg._random_response_for("utter_x", "rest", {})["text"]
+            for _ in range(60)} == {"甲", "乙"}
+    assert nlg._random_response_for("utter_missing", "rest", {}) is None
