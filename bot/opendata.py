@@ -10,16 +10,22 @@ statuses), never from what a citizen typed.
 
 Small cells are suppressed (k-anonymity style threshold, ``K`` = 5):
 
-1. **Primary**: a cell with 1 … k−1 tickets is published as ``<5`` (CSV) /
-   ``null`` with ``"suppressed": true`` (JSON). Cells with 0 tickets are simply
-   absent (absence = 0, which reveals nothing about a person).
+1. **Primary**: a cell with 1 … k−1 tickets is suppressed. Suppressed cells are
+   **dropped** from every output, like cells with 0 tickets: a listed ``<5``
+   would tell that someone of that category, district and day filed a ticket.
 2. **Small totals**: a period whose total is below k is suppressed whole
    (total and every cell), since any breakdown of it is small.
-3. **Complementary**: when a (period, dimension) group has exactly one
-   suppressed cell, its smallest published cell is suppressed too, so the
-   total minus the published cells never yields a suppressed count exactly.
+3. **Complementary**: in each (period, dimension) group the suppressed cells
+   together hold at least k tickets — smallest published cells are suppressed
+   until they do — so the total minus the published cells is never a small
+   number (two hidden cells summing to 2 would reveal two single tickets).
 4. **Medians** are published only for cells with at least k closed tickets
    (a median of 1–4 durations is nearly an individual's).
+
+Windows are whole local days that ended at least one day ago
+(:func:`latest_until`): a window ending today would change between two
+downloads, and the difference of two snapshots would single out the tickets
+filed in between.
 """
 
 from __future__ import annotations
@@ -139,24 +145,44 @@ def _suppress(cells: list[Cell], k: int) -> None:
         if totals[p].suppressed:
             for cell in members:
                 cell.suppressed = True
-    for members in groups.values():  # 3. complementary
-        hidden = [c for c in members if c.suppressed]
+    for members in groups.values():  # 3. complementary: hidden cells hold >= k together
+        hidden = sum(c.tickets for c in members if c.suppressed)
         shown = sorted((c for c in members if not c.suppressed), key=lambda c: c.tickets)
-        if len(hidden) == 1 and shown:
-            shown[0].suppressed = True
+        while 0 < hidden < k and shown:
+            cell = shown.pop(0)
+            cell.suppressed = True
+            hidden += cell.tickets
+
+
+def latest_until(now: datetime, tz: Any) -> date:
+    """The last day a window may end on: whole days that ended at least one day ago."""
+    return (now.astimezone(tz) - timedelta(days=1)).date() - timedelta(days=1)
+
+
+def check_window(since: date, until: date, now: datetime, tz: Any) -> None:
+    """Refuse a window that is not whole days ended at least a day ago (ValueError)."""
+    last = latest_until(now, tz)
+    if until > last:
+        raise ValueError(
+            f"until must be {last.isoformat()} or earlier: open data covers whole days "
+            "that ended at least one day ago"
+        )
+    if since > until:
+        raise ValueError("since must not be after until")
 
 
 def rows(cells: Sequence[Cell], k: int = K) -> list[dict[str, Any]]:
+    """The published cells only: a suppressed cell is absent, as a zero cell is."""
     return [
         {
             "period": c.period,
             "dimension": c.dimension,
             "value": c.value,
-            "tickets": None if c.suppressed else c.tickets,
-            "suppressed": c.suppressed,
+            "tickets": c.tickets,
             "median_resolution_hours": c.median(k),
         }
         for c in cells
+        if not c.suppressed
     ]
 
 
@@ -171,7 +197,7 @@ def to_csv(cells: Sequence[Cell], k: int = K) -> str:
                 r["period"],
                 r["dimension"],
                 r["value"],
-                f"<{k}" if r["suppressed"] else r["tickets"],
+                r["tickets"],
                 "" if median is None else median,
             ]
         )
@@ -189,9 +215,10 @@ def to_json(
         "period": period,
         "k": k,
         "suppression": (
-            f"cells with 1-{k - 1} tickets are null (suppressed); a period whose total is "
-            f"below {k} is suppressed whole; a group with one suppressed cell also hides "
-            f"its smallest other cell; medians need {k} closed tickets"
+            f"cells with 1-{k - 1} tickets are left out, like empty ones; a period whose "
+            f"total is below {k} is left out whole; in each group the left-out cells hold "
+            f"at least {k} tickets together; medians need {k} closed tickets; windows are "
+            "whole days that ended at least one day ago"
         ),
         "fields": list(FIELDS),
         "rows": rows(cells, k),
@@ -211,7 +238,11 @@ def export(
     now: datetime,
     k: int = K,
 ) -> str:
-    """The whole export as text (CSV or JSON); ``load`` returns facts of [start, end)."""
+    """The whole export as text (CSV or JSON); ``load`` returns facts of [start, end).
+
+    Raises ValueError for a window that is not over yet (:func:`check_window`).
+    """
+    check_window(since, until, now, tz)
     start = datetime.combine(since, datetime.min.time(), tzinfo=tz)
     end = datetime.combine(until + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     cells = aggregate(

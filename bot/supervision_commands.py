@@ -120,7 +120,10 @@ def register(app: typer.Typer) -> None:
     @export_app.command("open-data")
     def export_open_data(
         since: str = typer.Option(..., help="first day, YYYY-MM-DD"),
-        until: str | None = typer.Option(None, help="last day, YYYY-MM-DD (default: today)"),
+        until: str | None = typer.Option(
+            None, help="last day, YYYY-MM-DD (default and latest: the day before yesterday, "
+            "the last whole day that ended at least one day ago)"
+        ),
         fmt: str = typer.Option("csv", "--format", help="csv or json"),
         period: str = typer.Option("day", help="day, week, month or all"),
         output: Annotated[
@@ -138,17 +141,21 @@ def register(app: typer.Typer) -> None:
         store = _store()
         now = store.clock()
         first = _day(since, "--since")
-        last = _day(until, "--until") if until else now.astimezone(store.tz).date()
-        text = opendata.export(
-            lambda a, b: load_facts(store.engine, store.tz, a, b),
-            store.tz,
-            since=first,
-            until=last,
-            categories=frozenset(store.routing.categories),
-            period=period,
-            fmt=fmt,
-            now=now,
-        )
+        last = _day(until, "--until") if until else opendata.latest_until(now, store.tz)
+        try:
+            text = opendata.export(
+                lambda a, b: load_facts(store.engine, store.tz, a, b),
+                store.tz,
+                since=first,
+                until=last,
+                categories=frozenset(store.routing.categories),
+                period=period,
+                fmt=fmt,
+                now=now,
+            )
+        except ValueError as exc:
+            _fail(str(exc), 2)
+            return
         if output:
             output.write_text(text, encoding="utf-8")
         else:

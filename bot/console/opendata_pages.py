@@ -23,10 +23,11 @@ DEFAULT_DAYS = 30
 
 
 def _params(request: Request, console: Console) -> tuple[date, date, str]:
-    today = console.store.clock().astimezone(console.store.tz).date()
+    now = console.store.clock()
+    last = opendata.latest_until(now, console.store.tz)
     q = request.query_params
     try:
-        until = date.fromisoformat(q.get("until") or today.isoformat())
+        until = date.fromisoformat(q.get("until") or last.isoformat())
         since = date.fromisoformat(
             q.get("since") or (until - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
         )
@@ -37,6 +38,10 @@ def _params(request: Request, console: Console) -> tuple[date, date, str]:
         raise Refused(
             400, "bad_request", f"since ≤ until, ≤ {MAX_DAYS} days, period day|week|month|all"
         )
+    try:
+        opendata.check_window(since, until, now, console.store.tz)
+    except ValueError as exc:
+        raise Refused(400, "bad_request", str(exc)) from exc
     return since, until, period
 
 
@@ -83,6 +88,7 @@ async def page(request: Request) -> Response:
         groups=groups,
         total=total,
         k=opendata.K,
+        latest=opendata.latest_until(console.store.clock(), console.store.tz).isoformat(),
     )
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

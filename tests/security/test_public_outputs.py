@@ -134,9 +134,9 @@ def test_open_data_carries_no_ticket_text(app: Any, store: TicketStore, clock: C
     for _ in range(6):
         _chat_ticket(store)
     public = TestClient(app)
-    for path in ("/open-data?since=2026-11-01&until=2026-11-26",
-                 "/open-data/data.csv?since=2026-11-01&until=2026-11-26",
-                 "/open-data/data.json?since=2026-11-01&until=2026-11-26&period=all"):
+    for path in ("/open-data?since=2026-11-01&until=2026-11-25",
+                 "/open-data/data.csv?since=2026-11-01&until=2026-11-25",
+                 "/open-data/data.json?since=2026-11-01&until=2026-11-25&period=all"):
         answer = public.get(path)
         assert answer.status_code == 200, answer.text
         _clean(answer.text)
