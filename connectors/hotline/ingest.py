@@ -38,7 +38,14 @@ from zoneinfo import ZoneInfo
 from connectors.hotline import messages
 from connectors.hotline.formats import Call, Problem, TranscriptReader
 from connectors.hotline.nlu import NLUFailed, Parser, load_nlu
-from connectors.hotline.understand import Understanding, citizen_texts, understand, units_of
+from connectors.hotline.understand import (
+    TurnText,
+    Understanding,
+    citizen_texts,
+    read_turns,
+    understand,
+    units_of,
+)
 
 if TYPE_CHECKING:
     from bot.tickets.store import TicketStore
@@ -101,8 +108,8 @@ class IngestSummary:
 @dataclass
 class _Batch:
     calls: list[Call]
-    #: per call: its citizen texts (normalized once), the units parsed, the rest
-    texts: list[list[tuple[int, str]]]
+    #: per call: every turn read once (normalized for the model, as written for the record)
+    turns: list[list[TurnText]]
     units: list[list[Any]]
     leftovers: list[list[str]]
     future: Future[list[dict[str, Any]]] | None
@@ -216,16 +223,16 @@ class Ingester:
                 self._problem(call, messages.NO_CITIZEN)
             else:
                 fresh.append(call)
-        texts, units, leftovers = [], [], []
+        turns, units, leftovers = [], [], []
         for call in fresh:
-            call_texts = citizen_texts(call)
-            call_units, call_leftovers = units_of(call_texts)
-            texts.append(call_texts)
+            call_turns = read_turns(call)
+            call_units, call_leftovers = units_of(citizen_texts(call, call_turns))
+            turns.append(call_turns)
             units.append(call_units)
             leftovers.append(call_leftovers)
-        parsed = [u.text for call_units in units for u in call_units]
-        future = self.nlu.submit(parsed) if parsed else None
-        return _Batch(fresh, texts, units, leftovers, future)
+        texts = [u.text for call_units in units for u in call_units]
+        future = self.nlu.submit(texts) if texts else None
+        return _Batch(fresh, turns, units, leftovers, future)
 
     def _parses(self, batch: _Batch) -> Iterator[tuple[Call, list[dict[str, Any]] | Exception]]:
         """Each call with its parses, or the exception that stopped its parsing."""
@@ -250,13 +257,13 @@ class Ingester:
         from bot.tickets.store import ResolvedContact
 
         contacts: list[tuple[Call, ResolvedContact]] = []
-        for (call, parses), texts, call_units, leftovers in zip(
-            self._parses(batch), batch.texts, batch.units, batch.leftovers, strict=True
+        for (call, parses), turns, call_units, leftovers in zip(
+            self._parses(batch), batch.turns, batch.units, batch.leftovers, strict=True
         ):
             if isinstance(parses, Exception):
                 self._problem(call, messages.NLU_FAILED.format(error=parses))
                 continue
-            meaning = understand(call, call_units, parses, leftovers, texts)
+            meaning = understand(call, call_units, parses, leftovers, turns)
             if not meaning.ticket:
                 contacts.append((call, self._contact(call, meaning)))
                 continue
@@ -292,14 +299,12 @@ class Ingester:
 
     # -- records -------------------------------------------------------------------
 
-    def _transcript(self, call: Call) -> list[dict[str, Any]]:
-        from connectors.hotline.understand import normalize
-
-        # normalized text: full-width and spoken digits become ASCII, so the store's
-        # masking finds every phone and ID number in it
+    def _transcript(self, call: Call, meaning: Understanding) -> list[dict[str, Any]]:
+        # as the call system wrote it; numbers said in words become digits, so the
+        # store's masking finds every phone and ID number in it
         return [
-            {"speaker": t.speaker, "text": normalize(t.text), "time": call.turn_time(t)}
-            for t in call.turns
+            {"speaker": t.speaker, "text": text, "time": call.turn_time(t)}
+            for t, text in zip(call.turns, meaning.written, strict=True)
         ]
 
     def _new_ticket(self, call: Call, meaning: Understanding) -> Any:
@@ -318,7 +323,7 @@ class Ingester:
             id_number=meaning.id_number,
             category=meaning.category,
             category_confidence=meaning.category_confidence,
-            transcript=self._transcript(call),
+            transcript=self._transcript(call, meaning),
             facts={
                 "call_id": call.call_id,
                 "started_at": call.started_at.isoformat(),

@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -58,7 +58,7 @@ from connectors.hotline.vocabulary import (
     SENTENCE_ENDS,
 )
 from nlu.emergency import recognise
-from nlu.text import normalize
+from nlu.text import normalize_with_offsets
 
 ACT_BY_INTENT = {
     "complain": "complaint",
@@ -124,6 +124,8 @@ class Unit:
 
     turn: int
     text: str
+    #: where ``text`` starts in the turn's normalized text (to quote the turn as written)
+    start: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,12 +147,44 @@ class Understanding:
     description: str
     #: the danger recognised by words ({"response", "keyword", "question"}), if any
     danger: dict[str, Any] | None = None
+    #: every turn as written (:func:`as_written`), for the stored transcript
+    written: tuple[str, ...] = ()
 
 
-def citizen_texts(call: Call) -> list[tuple[int, str]]:
+@dataclass(frozen=True)
+class TurnText:
+    """One turn read once: as written for the record, normalized for the model."""
+
+    #: as the call system wrote it, numbers said in words as digits (:func:`as_written`)
+    written: str
+    normalized: str
+    #: index in ``written`` of each character of ``normalized``
+    origin: tuple[int, ...]
+
+
+def read_turn(text: str) -> TurnText:
+    """Normalize a turn once, and keep the text as written beside it (same length)."""
+    normalized, origin = normalize_with_offsets(text)
+    chars: list[str] | None = None
+    for ch, index in zip(normalized, origin, strict=True):
+        if "0" <= ch <= "9" and text[index] != ch:
+            chars = chars or list(text)
+            chars[index] = ch
+    written = "".join(chars) if chars is not None else text
+    return TurnText(written, normalized, tuple(origin))
+
+
+def read_turns(call: Call) -> list[TurnText]:
+    """Every turn of the call, read once (the ingester does it when it batches the call)."""
+    return [read_turn(t.text) for t in call.turns]
+
+
+def citizen_texts(call: Call, turns: Sequence[TurnText] | None = None) -> list[tuple[int, str]]:
     """(turn index, normalized text) of the citizen's turns."""
+    if turns is None:
+        turns = read_turns(call)
     return [
-        (i, normalize(t.text))
+        (i, turns[i].normalized)
         for i, t in enumerate(call.turns)
         if t.speaker == "citizen" and t.text.strip()
     ]
@@ -188,10 +222,39 @@ def units_of(texts: Sequence[tuple[int, str]]) -> tuple[list[Unit], list[str]]:
     units: list[Unit] = []
     leftovers: list[str] = []
     for turn, text in texts:
-        chunks = _chunks(strip_opening(text))
-        units.extend(Unit(turn, chunk) for chunk in chunks[:MAX_CHUNKS])
+        stripped = strip_opening(text)
+        chunks = _chunks(stripped)
+        position = len(text) - len(stripped)
+        for chunk in chunks[:MAX_CHUNKS]:
+            position = text.find(chunk, position)
+            units.append(Unit(turn, chunk, max(position, 0)))
+            position += len(chunk)
         leftovers.extend(chunks[MAX_CHUNKS:])
     return units, leftovers
+
+
+def as_written(text: str) -> str:
+    """The turn as the call system wrote it, for the record (punctuation, traditional
+    characters and all), except that numbers said in words become digits: the store's
+    masking must find every phone and 身份证 number (一三八… is a phone number too)."""
+    return read_turn(text).written
+
+
+def _quoter(units: Sequence[Unit], turns: Sequence[TurnText]) -> Callable[[int, str], str]:
+    """Quotes a sentence of a unit from its turn as written (the summary is a record)."""
+
+    def quote(index: int, sentence: str) -> str:
+        unit = units[index]
+        offset = unit.text.find(sentence)
+        if offset < 0 or not 0 <= unit.turn < len(turns):
+            return sentence
+        turn = turns[unit.turn]
+        start, end = unit.start + offset, unit.start + offset + len(sentence)
+        if end > len(turn.origin) or start >= end:
+            return sentence
+        return turn.written[turn.origin[start] : turn.origin[end - 1] + 1]
+
+    return quote
 
 
 @lru_cache(maxsize=1)
@@ -406,10 +469,13 @@ def decide(
     units: Sequence[Unit],
     parses: Sequence[dict[str, Any]],
     leftovers: Sequence[str] = (),
+    turns: Sequence[TurnText] | None = None,
 ) -> Decision:
     """Ticket or resolved contact, and of what kind (the numbered rules of the module doc)."""
+    if turns is None:
+        turns = read_turns(call)
     agent = [
-        read_agent_turn(i, normalize(t.text))
+        read_agent_turn(i, turns[i].normalized)
         for i, t in enumerate(call.turns)
         if t.speaker == "agent" and t.text.strip()
     ]
@@ -558,9 +624,13 @@ def _summary(
     parses: Sequence[dict[str, Any]],
     lead_unit: int | None,
     skip: frozenset[int] = frozenset(),
+    quote: Callable[[int, str], str] | None = None,
 ) -> str:
-    """The deciding sentence first, then the sentences richest in keywords, as said."""
+    """The deciding sentence first, then the sentences richest in keywords, as said
+    (``quote`` gives a sentence as written in the call)."""
     sentences = _sentences(units, parses, skip) or _sentences(units, parses)
+    if quote is not None:
+        sentences = [(i, quote(i, sentence)) for i, sentence in sentences]
     if not sentences:
         text = " ".join(u.text for u in units).strip()
         return _clip(text)
@@ -642,13 +712,17 @@ def understand(
     units: Sequence[Unit],
     parses: Sequence[dict[str, Any]],
     leftovers: Sequence[str] = (),
-    texts: Sequence[tuple[int, str]] | None = None,
+    turns: Sequence[TurnText] | None = None,
 ) -> Understanding:
     """Decide what the call was about from the parses of its citizen turns and the agent's.
 
-    ``texts``: the call's :func:`citizen_texts`, when the caller has them already.
+    ``turns``: the call's :func:`read_turns`, when the caller has them already.
+    Summary, description and the transcript (``written``) are the call as written;
+    only the model reads the normalized copy.
     """
-    decision = decide(call, units, parses, leftovers)
+    if turns is None:
+        turns = read_turns(call)
+    decision = decide(call, units, parses, leftovers, turns)
     prefer = (
         {i for i, p in enumerate(parses) if ACT_BY_INTENT.get(_intent(p)[0] or "") == decision.kind}
         if decision.ticket
@@ -658,9 +732,11 @@ def understand(
     for name, value in _leftover_identifiers(leftovers).items():
         entities.setdefault(name, value)
     category, confidence = _aggregate_category(units, parses)
-    if texts is None:
-        texts = citizen_texts(call)
-    description = "\n".join(text for _, text in texts)
+    description = "\n".join(
+        turns[i].written
+        for i, t in enumerate(call.turns)
+        if t.speaker == "citizen" and t.text.strip()
+    )
     if len(description) > DESCRIPTION_CHARS:
         description = description[: DESCRIPTION_CHARS - 1] + "…"
     return Understanding(
@@ -676,7 +752,8 @@ def understand(
         service=entities.get("service"),
         phone=entities.get("phone"),
         id_number=entities.get("id_number"),
-        summary=_summary(units, parses, decision.lead, decision.skip),
+        summary=_summary(units, parses, decision.lead, decision.skip, _quoter(units, turns)),
         description=description,
         danger=decision.danger,
+        written=tuple(turn.written for turn in turns),
     )

@@ -121,6 +121,8 @@ def test_consultations_answered_on_the_call_are_contacts_with_nothing_personal(
         assert contact["intent"] not in {"complain", "report", "request_help", "suggest"}
         assert contact["summary"] and len(contact["summary"]) <= 120
         assert contact["agent"] == "话务员07"
+    # the record is the call as written: traditional characters, full-width punctuation
+    assert "護照" in contacts["ASK-PASSPORT-TRADITIONAL"]["summary"]
 
 
 def test_emergencies_are_routed_at_once_never_left_in_the_manual_queue(
@@ -140,6 +142,7 @@ def test_emergencies_are_routed_at_once_never_left_in_the_manual_queue(
     fire = views["FIRE-GARAGE"]
     assert fire.facts["danger"]["response"] == "utter_emergency_fire"
     assert fire.facts["danger"]["keyword"] in fire.description
+    assert "着火了！我们小区地下车库有辆电动车起火了，烟很大！" in fire.description
 
 
 def test_tickets_carry_the_call_and_the_deciding_reason(

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.hotline.formats import Call, Turn
-from connectors.hotline.understand import SUMMARY_CHARS, understand, units_of
+from connectors.hotline.understand import SUMMARY_CHARS, citizen_texts, understand, units_of
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -50,8 +50,7 @@ def conversation(*turns: tuple[str, str] | tuple[str, str, Reading]):  # type: i
         "f",
         1,
     )
-    texts = [(i, t[1]) for i, t in enumerate(turns) if t[0] == "citizen"]
-    units, leftovers = units_of(texts)
+    units, leftovers = units_of(citizen_texts(call))  # normalized, as the ingester does
     parses = [ranked(u.text, turns[u.turn][2]) for u in units]  # type: ignore[misc]
     return understand(call, units, parses, leftovers)
 
@@ -319,3 +318,28 @@ def test_asking_for_the_number_is_a_question_not_an_emergency() -> None:
         ("citizen", "好，谢谢。", {"thank": 0.99}),
     )
     assert (meaning.ticket, meaning.kind) == (False, "inquiry")
+
+
+# -- the record is the call as written -------------------------------------------------
+
+
+def test_as_written_keeps_the_text_and_turns_spoken_numbers_into_digits() -> None:
+    from connectors.hotline.understand import as_written
+
+    assert as_written("施工，都半夜十二點了！") == "施工，都半夜十二點了！"
+    assert as_written("我電話一三八一二三四五六七八，謝謝") == "我電話13812345678，謝謝"
+    assert as_written("１３８１２３４５６７８") == "13812345678"
+
+
+def test_the_summary_quotes_the_call_as_written() -> None:
+    meaning = conversation(
+        ("agent", "您好，請講。"),
+        ("citizen", "你好，我要投訴幸福小區門口的燒烤攤，每天晚上都到半夜！", {"complain": 0.99}),
+        ("citizen", "我電話一三八一二三四五六七八。", {"inform": 0.9}),
+    )
+    assert meaning.summary.startswith("我要投訴幸福小區門口的燒烤攤，每天晚上都到半夜！")
+    assert "138" not in meaning.summary and "一三八" not in meaning.summary
+    assert meaning.description.splitlines() == [
+        "你好，我要投訴幸福小區門口的燒烤攤，每天晚上都到半夜！",
+        "我電話13812345678。",
+    ]
