@@ -8,10 +8,12 @@ Public API (what ``citizenbot ingest`` and the console's upload page use)::
     summary = ingest_file(upload.file, "calls.txt")   # binary file object
     summary.as_dict()
 
-Modules: ``formats`` (reading files), ``nlu`` (the Rasa model, loaded once),
-``understand`` (act, category, facts, summary), ``ingest`` (batches, the store),
-``commands`` (the CLI). Names here are imported on first use, so importing the
-package costs nothing until something is ingested.
+Modules: ``formats`` (reading files), ``nlu`` (the Rasa model, loaded once, in a
+process of its own), ``agent`` (what the agent did: answered, promised a follow-up,
+handed over to 110/119/120), ``understand`` (ticket or resolved contact, kind,
+category, facts, summary), ``ingest`` (batches, the store), ``commands`` (the CLI),
+``vocabulary`` (the phrases all of these recognise: data). Names here are imported
+on first use, so importing the package costs nothing until something is ingested.
 """
 
 from __future__ import annotations

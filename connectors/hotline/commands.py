@@ -32,9 +32,7 @@ class EncodingChoice(str, Enum):
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest(
-        files: Annotated[
-            list[Path], typer.Argument(help="transcript files (JSON Lines or text)")
-        ],
+        files: Annotated[list[Path], typer.Argument(help="transcript files (JSON Lines or text)")],
         model: Annotated[
             Path | None,
             typer.Option("--model", help="Rasa model file (default: the current inputs' model)"),

@@ -380,7 +380,7 @@ def read_unit(index: int, unit: Unit, parse: dict[str, Any]) -> Reading:
 
 
 def _role(reading: Reading, text: str, after_answer: bool) -> str:
-    """emergency | filler | ack | question | grievance | content."""
+    """emergency | filler | reaction | question | grievance | content (preamble: later)."""
     if reading.danger and not reading.asks_only:
         return "emergency"
     if not reading.asks_only and reading.acts.get("emergency", 0.0) >= EMERGENCY_MIN:
@@ -402,7 +402,7 @@ def _role(reading: Reading, text: str, after_answer: bool) -> str:
     ):
         # after an answer a new matter comes as a question or a grievance; the rest
         # is the caller's reaction ("那行，我再等等" / "原来不用证明啊，那太好了")
-        return "ack"
+        return "reaction"
     if reading.question:
         return "question"
     if reading.case >= CASE_MIN or reading.cue is not None:
@@ -495,7 +495,7 @@ def decide(
     of = {
         role: [r for r, x in zip(readings, roles, strict=True) if x == role] for role in set(roles)
     }
-    reactions = {r.index for r, x in zip(readings, roles, strict=True) if x == "ack"}
+    reactions = {r.index for r, x in zip(readings, roles, strict=True) if x == "reaction"}
     settled = reactions | {
         r.index
         for r, x in zip(readings, roles, strict=True)

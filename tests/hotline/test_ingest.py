@@ -161,9 +161,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_ingest_idempotent_and_masked(
-    tmp_path: Path, env: dict[str, str], model: Path
-) -> None:
+def test_cli_ingest_idempotent_and_masked(tmp_path: Path, env: dict[str, str], model: Path) -> None:
     jsonl = write_jsonl(tmp_path / "calls.jsonl", [COMPLAINT, INQUIRY, '{"broken"'])
     text = write_text(tmp_path / "calls.txt", TEXT_CALLS, "gb18030")
     args = ("ingest", "--model", str(model), "--json", str(jsonl), str(text))
