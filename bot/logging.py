@@ -42,6 +42,7 @@ __all__ = [
     "TextFormatter",
     "install",
     "mask_log_text",
+    "redact_secrets",
     "request_id_var",
     "write_config",
 ]
@@ -76,11 +77,32 @@ def _unescape_non_ascii(text: str) -> str:
     return _UNICODE_ESCAPE.sub(replace, text)
 
 
+#: credentials that must never reach a log line, whichever library wrote it
+_SECRETS = (
+    # ?token=…, &api_key=… in a logged URL
+    (re.compile(r"(?i)([?&](?:token|access_token|api_key|secret|signature|msg_signature)=)"
+                r"[^&\s\"'#]+"), r"\1***"),
+    # a Telegram bot token (https://api.telegram.org/bot<id>:<secret>/sendMessage)
+    (re.compile(r"\d{5,12}:[A-Za-z0-9_\-]{30,}"), "<telegram-token>"),
+    # Authorization: Bearer …
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"), r"\1***"),
+)
+#: libraries that log every request URL at INFO (Telegram's token is in its URLs)
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
+def redact_secrets(text: str) -> str:
+    """Replace tokens in URLs, Telegram bot tokens and bearer tokens by ``***``."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def mask_log_text(text: str) -> str:
-    """Mask phone and 身份证 numbers in one piece of log text (escaped JSON included)."""
+    """Mask phone and 身份证 numbers and redact secrets in one piece of log text."""
     if "\\u" in text:
         text = _unescape_non_ascii(text)
-    return mask_text(text)
+    return mask_text(redact_secrets(text))
 
 
 def _mask_record(record: logging.LogRecord) -> None:
@@ -198,6 +220,8 @@ def install(
     root.addHandler(handler)
     if level is not None:
         root.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for logger in list(logging.Logger.manager.loggerDict.values()):
         if isinstance(logger, logging.Logger):
             for other in logger.handlers:
@@ -224,6 +248,7 @@ def config_dict(*, json_lines: bool, level: str = "INFO") -> dict[str, Any]:
             }
         },
         "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {name: {"level": "WARNING"} for name in QUIET_LOGGERS},
     }
 
 

@@ -42,6 +42,8 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     restarts: int = 0
+    #: the health check needs Rasa's API credentials (sent as a header, never in the URL)
+    auth: bool = False
 
 
 def rasa_environment(settings: Settings) -> dict[str, str]:
@@ -66,7 +68,6 @@ def rasa_environment(settings: Settings) -> dict[str, str]:
 
 
 def services(settings: Settings, model: Path) -> list[Service]:
-    bin_dir = Path(sys.executable).parent
     host = settings.host
     action = Service(
         name="action server",
@@ -84,8 +85,12 @@ def services(settings: Settings, model: Path) -> list[Service]:
     )
     rasa = Service(
         name="Rasa server",
+        # `python -m bot.runner` is `rasa` with the API token and JWT secret added
+        # in-process (rasa_launch): never on the command line, where `ps` shows them
         command=[
-            str(bin_dir / "rasa"),
+            sys.executable,
+            "-m",
+            "bot.runner",
             "run",
             "--model",
             str(model),
@@ -98,13 +103,12 @@ def services(settings: Settings, model: Path) -> list[Service]:
             "--port",
             str(settings.rasa_port),
             "--enable-api",
-            "--auth-token",
-            settings.effective_rasa_token,
             "--cors",
             "*",
         ],
-        health_url=f"http://127.0.0.1:{settings.rasa_port}/status?token={settings.effective_rasa_token}",
+        health_url=f"http://127.0.0.1:{settings.rasa_port}/status",
         public_url=f"http://{host}:{settings.rasa_port}/webhooks/rest/webhook",
+        auth=True,
     )
     console_service = Service(
         name="staff console",
@@ -148,6 +152,7 @@ def _moved(service: Service, port: int, name: str, env: dict[str, str]) -> Servi
         public_url=service.public_url.replace(f":{old}/", f":{port}/"),
         env=env,
         port=port,
+        auth=service.auth,
     )
 
 
@@ -206,22 +211,27 @@ def _write_process_table(settings: Settings, running: list[Service]) -> None:
     import json
 
     path = settings.var_dir / "run" / "processes.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     table = [
         {"name": s.name, "pid": s.process.pid if s.process else None, "port": s.port,
          "health_url": s.health_url, "restarts": s.restarts}
         for s in running
     ]
-    path.write_text(json.dumps(table, indent=2))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(table, indent=2))
+    path.chmod(0o600)
 
 
 def _wait_healthy(service: Service, deadline: float) -> None:
     assert service.process is not None
+    settings = get_settings()
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
             raise RuntimeError(f"{service.name} exited with code {service.process.returncode}")
         try:
-            response = httpx.get(service.health_url, timeout=2.0)
+            headers = settings.rasa_api_headers() if service.auth else {}
+            response = httpx.get(service.health_url, headers=headers, timeout=2.0)
             if response.status_code == 200:
                 body = response.json() if "json" in response.headers.get("content-type", "") else {}
                 # Rasa's /status answers before the model is loaded; wait for it.
@@ -389,6 +399,36 @@ def train(
     console.print(f"{'up to date' if fresh else 'ready'}: {path}")
 
 
+def rasa_launch(argv: list[str]) -> None:
+    """``rasa <argv>`` with the API token and the JWT secret added inside this process.
+
+    Rasa reads them only from its command line (``--auth-token``,
+    ``--jwt-secret``); a child's command line is world-readable (``ps``,
+    ``/proc/<pid>/cmdline``), so the runner starts ``python -m bot.runner …``
+    and the secrets are appended to ``sys.argv`` here, which changes what
+    Rasa's argument parser reads and not what the kernel shows. They come from
+    the environment (``RASA_TOKEN``, ``RASA_JWT_SECRET``) or ``var/`` (0600).
+    """
+    settings = get_settings()
+    sys.argv = [
+        "rasa",
+        *argv,
+        "--auth-token",
+        settings.effective_rasa_token,
+        "--jwt-secret",
+        settings.effective_rasa_jwt_secret,
+        "--jwt-method",
+        "HS256",
+    ]
+    from rasa.__main__ import main
+
+    main()
+
+
 def register(app: typer.Typer) -> None:
     app.command(help="Start every process (Rasa, actions, console) on embedded defaults.")(run)
     app.command(help="Train the Rasa model if its inputs changed.")(train)
+
+
+if __name__ == "__main__":
+    rasa_launch(sys.argv[1:])

@@ -62,6 +62,13 @@ class Settings:
         default="",
         metadata={"help": "token guarding Rasa's HTTP API (generated into var/ when empty)"},
     )
+    rasa_jwt_secret: str = field(
+        default="",
+        metadata={
+            "help": "secret of the JWTs the console sends Rasa's HTTP API in an "
+            "Authorization header (generated into var/ when empty)"
+        },
+    )
     action_endpoint_url: str = field(
         default="",
         metadata={"help": "action server webhook (default: http://127.0.0.1:action_port/webhook)"},
@@ -249,6 +256,25 @@ class Settings:
     @property
     def effective_rasa_token(self) -> str:
         return self.rasa_token or self.secret("rasa_token")
+
+    @property
+    def effective_rasa_jwt_secret(self) -> str:
+        return self.rasa_jwt_secret or self.secret("rasa_jwt")
+
+    def rasa_api_headers(self, lifetime: int = 300) -> dict[str, str]:
+        """``Authorization: Bearer <JWT>`` for Rasa's HTTP API, never a ``?token=`` URL.
+
+        A token in a query string ends up in access logs, proxy logs and httpx's
+        request log lines; a short-lived admin JWT in a header does not.
+        """
+        import time
+
+        import jwt
+
+        claims = {"user": {"username": "citizenbot", "role": "admin"},
+                  "exp": int(time.time()) + lifetime}
+        token = jwt.encode(claims, self.effective_rasa_jwt_secret, algorithm="HS256")
+        return {"Authorization": f"Bearer {token}"}
 
     @property
     def effective_audit_key(self) -> bytes:

@@ -319,6 +319,21 @@ class Accounts:
         self._set_hash(user.id, self.hasher.hash(password), must_change=True, bump=True)
         return password
 
+    def end_sessions(self, user_id: int) -> None:
+        """Invalidate every signed session cookie of this user (logout, server-side).
+
+        The cookie is signed, not stored: a copy of it stays valid until its
+        ``session_epoch`` no longer matches the user's. Logging out moves the
+        epoch, so a copied cookie is refused at once (and the user's other
+        browsers are logged out too).
+        """
+        with self._write() as conn:
+            conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(session_epoch=users.c.session_epoch + 1, updated_at=_now())
+            )
+
     def set_disabled(self, username: str, disabled: bool = True) -> User:
         """Disable (or enable) a user; disabling ends sessions and revokes API tokens."""
         user = self._require(username)

@@ -40,7 +40,7 @@ from bot.console.core import (
     render,
 )
 from bot.console.notify import Notifier
-from bot.console.security import HeadersMiddleware, SecurityMiddleware
+from bot.console.security import BodyTooLarge, HeadersMiddleware, SecurityMiddleware
 from bot.settings import Settings, get_settings
 from bot.tickets.store import TicketStore
 
@@ -82,6 +82,10 @@ async def on_http(request: Request, exc: Exception) -> Response:
     return await on_refused(request, Refused(exc.status_code, code, str(exc.detail)))
 
 
+async def on_too_large(request: Request, exc: Exception) -> Response:
+    return await on_refused(request, Refused(413, "upload_too_large"))
+
+
 def create_app(settings: Settings | None = None, store: TicketStore | None = None) -> Starlette:
     settings = settings or get_settings()
     store = store or TicketStore(settings.database_url, settings=settings)
@@ -116,13 +120,22 @@ def create_app(settings: Settings | None = None, store: TicketStore | None = Non
             same_site="lax",
             https_only=settings.console_https_only,
         ),
-        Middleware(SecurityMiddleware, accounts=accounts, messages=messages),
+        Middleware(
+            SecurityMiddleware,
+            accounts=accounts,
+            messages=messages,
+            upload_cap=settings.console_upload_max_mb * 1024 * 1024 + 64 * 1024,
+        ),
     ]
     middleware.insert(0, Middleware(HeadersMiddleware, headers=HEADERS))
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={Refused: on_refused, HTTPException: on_http},
+        exception_handlers={
+            Refused: on_refused,
+            HTTPException: on_http,
+            BodyTooLarge: on_too_large,
+        },
     )
     app.state.console = console
 

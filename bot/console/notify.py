@@ -68,7 +68,6 @@ class Notifier:
         await run_in_threadpool(
             self.accounts.set_notification, view.number, event, "pending", attempt=False
         )
-        token = self.settings.effective_rasa_token
         url = (
             f"{self.settings.rasa_url.rstrip('/')}/conversations/"
             f"{owner}/trigger_intent"  # as it is: Rasa does not unquote its path
@@ -78,18 +77,18 @@ class Notifier:
             async with httpx.AsyncClient(timeout=self.settings.console_notify_timeout) as client:
                 response = await client.post(
                     url,
-                    params={"output_channel": owner.channel, "token": token},
+                    params={"output_channel": owner.channel},
+                    # a JWT in a header, never ?token= (URLs end up in logs)
+                    headers=self.settings.rasa_api_headers(),
                     json={"name": INTENT, "entities": {"ticket_number": view.number}},
                 )
             if response.status_code >= 400:
-                # never the URL: it carries the token
                 error = f"Rasa answered HTTP {response.status_code}: {response.text[:200]}"
             elif "messages" in _json(response) and owner.channel != "rest":
                 # REST cannot push: its conversation holds the reply for the integration
                 error = f"the {owner.channel} channel is not running; nothing was delivered"
         except httpx.HTTPError as exc:
-            text = str(exc).replace(token, "***") if len(token) >= 8 else str(exc)
-            error = f"{type(exc).__name__}: {text[:200]}"
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
         status = "failed" if error else "sent"
         if error:
             log.warning("notify %s failed: %s", view.number, error)

@@ -354,9 +354,14 @@ async def requests_post(request: Request) -> Response:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BODY:
         raise GeoError(413, "request too large")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise GeoError(413, "request too large")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise GeoError(400, "send application/x-www-form-urlencoded or JSON")
+    query_key = request.query_params.get("api_key")
+    if query_key is not None:  # a key in the URL is checked before the body is read
+        known = await run_in_threadpool(apikeys.client_for, console.store.engine, query_key)
+        if known is None:
+            raise GeoError(403, "api_key is missing or invalid")
+    raw = await _read_capped(request, MAX_BODY)
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             body = json.loads(raw or b"{}")
@@ -378,6 +383,18 @@ async def requests_post(request: Request) -> Response:
         "account_id": None,
     }
     return _answer(fmt, "service_requests", "request", [row], status=201)
+
+
+async def _read_capped(request: Request, cap: int) -> bytes:
+    """The body, read as it streams and refused as soon as it passes ``cap``."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise GeoError(413, "request too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _form(request: Request, raw: bytes) -> FormData:

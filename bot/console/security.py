@@ -11,8 +11,10 @@ route, so no route can forget a check:
   session's CSRF token: header ``X-CSRF-Token`` (fetch), form field
   ``csrf_token`` (urlencoded forms) or query ``csrf_token`` (file uploads,
   whose bodies are streamed and never buffered here).
-* urlencoded and JSON bodies are capped (``MAX_BODY``); uploads are capped by
-  the upload route while it streams.
+* every body is capped while it streams, before anything parses it: 1 MB
+  (``MAX_BODY``) on every route whatever its content type (a multipart body
+  included), the upload size only on the upload route (``UPLOAD_PATHS``),
+  whose bytes are counted as the route reads them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ from bot.console.accounts import Accounts
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: largest non-upload request body (forms, JSON): far above any sane reply text
 MAX_BODY = 1_000_000
+#: the only routes whose bodies may be larger (hotline transcripts), streamed to disk
+UPLOAD_PATHS = frozenset({"/hotline/upload"})
+
+
+class BodyTooLarge(Exception):
+    """A body grew past its cap while streaming (raised from ``receive``)."""
 
 
 def _refusal(scope: Scope, status: int, code: str, messages: dict[str, str]) -> Response:
@@ -42,10 +50,17 @@ def _refusal(scope: Scope, status: int, code: str, messages: dict[str, str]) -> 
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, accounts: Accounts, messages: dict[str, str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        accounts: Accounts,
+        messages: dict[str, str],
+        upload_cap: int = 100 * 1024 * 1024,
+    ) -> None:
         self.app = app
         self.accounts = accounts
         self.messages = messages
+        self.upload_cap = upload_cap
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,6 +71,13 @@ class SecurityMiddleware:
         state["user"] = None
         authorization = headers.get("authorization", "")
         session: dict[str, Any] = scope.get("session", {})
+
+        if scope["method"] in UNSAFE:
+            # before anything else reads a byte: every route's body is capped as it streams
+            capped = await self._capped(scope, receive, send, headers)
+            if capped is None:
+                return
+            receive = capped
 
         if authorization:
             scheme, _, token = authorization.partition(" ")
@@ -82,19 +104,13 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
 
-        length = headers.get("content-length")
         content_type = headers.get("content-type", "")
-        is_upload = content_type.startswith(("multipart/form-data", "application/octet-stream"))
-        if not is_upload and length and length.isdigit() and int(length) > MAX_BODY:
-            await _refusal(scope, 413, "too_large", self.messages)(scope, receive, send)
-            return
-
         supplied = headers.get("x-csrf-token") or QueryParams(scope["query_string"]).get(
             "csrf_token"
         )
         replay = receive
-        if not is_upload:
-            body = await _read_body(receive)
+        if not _is_upload(scope, headers):
+            body = await _read_body(receive)  # already capped by _capped
             if body is None:
                 await _refusal(scope, 413, "too_large", self.messages)(scope, receive, send)
                 return
@@ -109,8 +125,53 @@ class SecurityMiddleware:
         await self.app(scope, replay, send)
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole body, or None when it grows past ``MAX_BODY``."""
+    async def _capped(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers
+    ) -> Receive | None:
+        """``receive`` limited to the route's cap; None when refused already (413 sent).
+
+        Other routes: the whole body (≤ 1 MB, any content type) is read here and
+        replayed, so no parser ever sees more. Upload routes: counted as read.
+        """
+        upload = _is_upload(scope, headers)
+        cap = self.upload_cap if upload else MAX_BODY
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > cap:
+            await _refusal(scope, 413, "too_large", self.messages)(scope, receive, send)
+            return None
+        if upload:
+            return _counting(receive, cap)
+        body = await _read_body(receive, cap)
+        if body is None:
+            await _refusal(scope, 413, "too_large", self.messages)(scope, receive, send)
+            return None
+        return _replayer(body, receive)
+
+
+def _is_upload(scope: Scope, headers: Headers) -> bool:
+    content_type = headers.get("content-type", "")
+    return scope["path"] in UPLOAD_PATHS and content_type.startswith(
+        ("multipart/form-data", "application/octet-stream")
+    )
+
+
+def _counting(receive: Receive, cap: int) -> Receive:
+    """``receive`` that raises :class:`BodyTooLarge` once more than ``cap`` bytes came."""
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        size += len(message.get("body", b""))
+        if size > cap:
+            raise BodyTooLarge(cap)
+        return message
+
+    return counted
+
+
+async def _read_body(receive: Receive, cap: int = MAX_BODY) -> bytes | None:
+    """The whole body, or None when it grows past ``cap`` (reading stops there)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -119,7 +180,7 @@ async def _read_body(receive: Receive) -> bytes | None:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
+        if size > cap:
             return None
         chunks.append(chunk)
         if not message.get("more_body"):

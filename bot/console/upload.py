@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from bot.console.accounts import HOTLINE_ROLES
 from bot.console.core import Console, Refused, console_of, render, require_user
+from bot.console.security import BodyTooLarge
 
 #: jobs kept for the job pages; older finished ones are forgotten
 KEEP_JOBS = 50
@@ -198,7 +199,7 @@ async def upload(request: Request) -> Response:
                 raise Refused(422, "upload_empty")
         if fmt not in FORMATS:
             raise Refused(422, "bad_param", "format")
-    except (Refused, ClientDisconnect, OSError):
+    except (Refused, BodyTooLarge, ClientDisconnect, OSError):
         with contextlib.suppress(OSError):
             path.unlink()
         raise

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import jwt
 import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
@@ -261,7 +262,8 @@ class FakeRasa:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # http.server's naming
                 length = int(self.headers.get("content-length", 0))
-                fake.calls.append({"path": self.path, "body": json.loads(self.rfile.read(length))})
+                fake.calls.append({"path": self.path, "body": json.loads(self.rfile.read(length)),
+                                   "authorization": self.headers.get("authorization", "")})
                 self.send_response(fake.status)
                 self.send_header("content-type", "application/json")
                 self.end_headers()
@@ -315,7 +317,12 @@ def test_reply_notifies_the_citizen_through_rasa(
         "/conversations/wechat:o6_bmjrPTlm6_2sgVt7hMZOPfL2M/trigger_intent?"
     )
     # the owner's own channel, never "latest": a stranger who spoke last cannot take it
-    assert "output_channel=wechat&" in call["path"] and "token=test-token" in call["path"]
+    assert call["path"].endswith("?output_channel=wechat")
+    # credentials in a header (a short-lived admin JWT), never in the URL
+    assert "token" not in call["path"] and call["authorization"].startswith("Bearer ")
+    claims = jwt.decode(call["authorization"][7:], settings_of(notifying).effective_rasa_jwt_secret,
+                        algorithms=["HS256"])
+    assert claims["user"]["role"] == "admin" and claims["exp"] > 0
     assert call["body"] == {
         "name": "EXTERNAL_ticket_update",
         "entities": {"ticket_number": view.number},
@@ -522,3 +529,7 @@ def test_a_50_mb_upload_is_streamed_to_disk_and_handed_to_a_thread(
     assert list((settings.var_dir / "uploads").iterdir()) == []
     page = disp.client.get(response.json()["url"])
     assert page.status_code == 200 and "calls.jsonl" in page.text
+
+
+def settings_of(app: Any) -> Settings:
+    return app.state.console.settings  # type: ignore[no-any-return]
