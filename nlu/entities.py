@@ -52,7 +52,7 @@ class EntityModelConfig:
     """L1 regularisation."""
     c2: float = 0.01
     """L2 regularisation."""
-    max_iterations: int = 150
+    max_iterations: int = 80
     window: int = 2
     """Characters on each side that are features of a character."""
     pos: bool = True
