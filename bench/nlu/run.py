@@ -75,6 +75,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    import logging
+
+    import structlog
+
+    # as `rasa run` at its default level: the per-message debug line is not written
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    logging.getLogger().setLevel(logging.WARNING)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     from rasa.core.agent import Agent
