@@ -25,6 +25,7 @@ from connectors.hotline.vocabulary import (
     HOLDING_PHRASES,
     INTAKE_CUES,
     QUESTION_PARTICLES,
+    REDIRECT_CUES,
     REFERRAL_CUES,
     SENTENCE_ENDS,
     TRANSFER_WORDS,
@@ -69,6 +70,8 @@ class AgentTurn:
     emergency: str | None
     #: acts the agent names when summing the call up (您举报的 → report)
     acts: tuple[str, ...]
+    #: an answer that sends the caller elsewhere with a grievance (您可以打12319反映)
+    redirects: bool = False
 
 
 def is_question(sentence: str) -> bool:
@@ -82,7 +85,7 @@ def read_agent_turn(turn: int, text: str) -> AgentTurn:
     match = _EMERGENCY.search(text)
     emergency = (match.group("number") or match.group("number2")) if match else None
     acts: list[str] = []
-    answers = False
+    answers = redirects = False
     cannot = any(cue in text for cue in CANNOT_ANSWER_CUES)
     for sentence in _SENTENCE.findall(text):
         if is_question(sentence):
@@ -93,4 +96,5 @@ def read_agent_turn(turn: int, text: str) -> AgentTurn:
         core = _FILLER_CHARS.sub("", _HOLDING.sub("", sentence))
         if len(core) >= ANSWER_MIN_CHARS:
             answers = True
-    return AgentTurn(turn, answers, referral, emergency, tuple(dict.fromkeys(acts)))
+            redirects = redirects or any(cue in sentence for cue in REDIRECT_CUES)
+    return AgentTurn(turn, answers, referral, emergency, tuple(dict.fromkeys(acts)), redirects)

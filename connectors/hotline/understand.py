@@ -16,9 +16,11 @@ classified"):
    question (its last sentence asked, or an inquiry intent) is no grievance: long
    spoken questions read like complaints to a model trained on short messages, and
    the agent, who heard the tone, answers a question and promises to pass on a
-   grievance. Nor is what the caller said to explain the question just before it
-   (unless the model is sure it is a grievance, ≥ :data:`STRONG_CASE`), nor the
-   caller's reaction to an answer (明白了、那就好、那行 …, no new matter).
+   grievance (unless the agent answered it by sending the caller elsewhere to
+   complain, 您可以打12319反映). Nor is what the caller said to explain the
+   question just before it (unless the model is sure it is a grievance,
+   ≥ :data:`STRONG_CASE`), nor the caller's reaction to an answer (明白了、那就好、
+   那行 …, no new matter).
 3. **A promise to follow up** by the agent (转交、登记、派单、回复您 …) makes a ticket:
    of the act the citizen's turns lean to, ``inquiry`` (转办咨询) for questions.
 4. **Anything left unanswered** (a question or a statement with no agent answer
@@ -412,6 +414,24 @@ def _role(reading: Reading, text: str, after_answer: bool) -> str:
     return "content"
 
 
+def _redirected(readings: Sequence[Reading], roles: list[str], agent: Sequence[AgentTurn]) -> None:
+    """A question the model reads as a case (not announced as a question, not an
+    inquiry intent), that the agent answered by sending the caller elsewhere to
+    complain (您可以打12319反映), was a grievance: "烧烤摊吵到半夜，这归谁管啊？"."""
+    for i, reading in enumerate(readings):
+        if (
+            roles[i] != "question"
+            or reading.announced
+            or reading.top in ASK_INTENTS
+            or reading.asks_only
+            or reading.case < CASE_MIN
+        ):
+            continue
+        answer = next((a for a in agent if a.turn > reading.turn and a.answers), None)
+        if answer is not None and answer.redirects:
+            roles[i] = "grievance"
+
+
 def _preambles(readings: Sequence[Reading], roles: list[str], answer_turns: Sequence[int]) -> None:
     """Callers explain, then ask: what they said before a question they announced as
     one (我想问问…) or the model reads as an inquiry, with no answer in between, belongs
@@ -491,6 +511,7 @@ def decide(
     roles = [
         _role(r, u.text, answered_before(u.turn)) for r, u in zip(readings, units, strict=True)
     ]
+    _redirected(readings, roles, agent)
     _preambles(readings, roles, answer_turns)
     of = {
         role: [r for r, x in zip(readings, roles, strict=True) if x == role] for role in set(roles)

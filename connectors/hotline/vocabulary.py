@@ -72,6 +72,10 @@ REFERRAL_CUES: tuple[str, ...] = (
     "回电",
 )
 
+#: Agent phrases that send the caller elsewhere with a grievance (您可以打12319反映):
+#: a question the model reads as a case, answered this way, was a grievance.
+REDIRECT_CUES: tuple[str, ...] = ("反映", "投诉", "举报")
+
 #: Agent phrases that say the question was not answered (the agent could not tell).
 CANNOT_ANSWER_CUES: tuple[str, ...] = (
     "查不到",

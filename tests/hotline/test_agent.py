@@ -98,3 +98,8 @@ def test_the_act_the_agent_names() -> None:
     assert read_agent_turn(1, "好的，您举报的情况我们会转交卫健部门。").acts == ("report",)
     assert read_agent_turn(1, "感谢您的建议，我们会反馈给园林部门。").acts == ("suggestion",)
     assert read_agent_turn(1, "您是要投诉吗？").acts == ()  # agents ask every caller
+
+
+def test_an_answer_that_sends_the_caller_elsewhere_to_complain() -> None:
+    assert read_agent_turn(1, "占道烧烤归城管管，您可以直接拨打城管热线12319反映。").redirects
+    assert not read_agent_turn(1, "明天上午九点到下午五点管网维修停水。").redirects

@@ -343,3 +343,18 @@ def test_the_summary_quotes_the_call_as_written() -> None:
         "你好，我要投訴幸福小區門口的燒烤攤，每天晚上都到半夜！",
         "我電話13812345678。",
     ]
+
+
+def test_a_complaint_asked_as_a_question_and_sent_elsewhere_is_still_a_ticket() -> None:
+    sent_elsewhere = conversation(
+        ("citizen", "烧烤摊天天吵到后半夜，这到底归谁管啊？", {"complain": 0.99}),
+        ("agent", "占道烧烤归城管管，您可以直接拨打城管热线12319反映。"),
+        ("citizen", "唉，行吧。", {"out_of_scope": 0.64}),
+    )
+    assert (sent_elsewhere.ticket, sent_elsewhere.kind) == (True, "complaint")
+    # announced as a question ("我想咨询一下"): answered where to complain, settled
+    asked = conversation(
+        ("citizen", "我想咨询一下，物业不作为应该去哪个部门投诉？", {"complain": 0.99}),
+        ("agent", "可以向区住建局的物业管理科投诉，也可以先找社区居委会协调。"),
+    )
+    assert (asked.ticket, asked.reason) == (False, "answered")
