@@ -572,6 +572,47 @@ def _random_response_for(
     return random.choice(suitable) if suitable else None
 
 
+@functools.lru_cache(maxsize=8192)
+def _compressed_key(feature_str: str) -> str:
+    """MemoizationPolicy's compressed lookup key of a feature string (zlib, base64)."""
+    import base64
+    import zlib
+
+    return base64.b64encode(zlib.compress(feature_str.encode("utf-8"))).decode("utf-8")
+
+
+def _create_feature_key(self: Any, states: list[Any]) -> str | None:
+    """``MemoizationPolicy._create_feature_key`` with the compression remembered.
+
+    Every prediction compresses the JSON of the last states to look it up in the
+    trained table (profiled: ~1 ms a prediction); the same few histories recur in
+    every conversation, so the key of a feature string is kept (same bytes).
+    """
+    import json
+
+    if not states:
+        return None
+    feature_str = json.dumps(states, sort_keys=True).replace('"', "")
+    if self.config["enable_feature_string_compression"]:
+        return _compressed_key(feature_str)
+    return feature_str
+
+
+def _wrap_is_empty(original: Callable[..., bool]) -> Callable[..., bool]:
+    """``Domain.is_empty`` (checked on every message) once per domain object: it
+    builds an empty Domain and compares whole dicts, and a loaded domain never changes."""
+
+    @functools.wraps(original)
+    def is_empty(self: Any) -> bool:
+        cached = self.__dict__.get("_citizenbot_is_empty")
+        if cached is None:
+            cached = self.__dict__["_citizenbot_is_empty"] = original(self)
+        return bool(cached)
+
+    is_empty._citizenbot_hook = True  # type: ignore[attr-defined]
+    return is_empty
+
+
 def install_typed_intent_guard() -> None:
     """Rasa unpacks ``/intent{…}`` only for offered buttons (any process that parses)."""
     from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
@@ -587,15 +628,18 @@ def install_hooks() -> None:
     from rasa.core.actions.action import RemoteAction
     from rasa.core.agent import Agent
     from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+    from rasa.core.policies.memoization import MemoizationPolicy
     from rasa.core.processor import MessageProcessor
     from rasa.core.tracker_store import FailSafeTrackerStore
     from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import Event
     from rasa.utils.endpoints import EndpointConfig
 
     install_typed_intent_guard()
     targets = (
         (EndpointConfig, "session", _wrap_endpoint_session),
+        (Domain, "is_empty", _wrap_is_empty),
         (Agent, "handle_message", _wrap_handle_message),
         (RemoteAction, "run", _wrap_remote_run),
         (MessageProcessor, "_run_action", _wrap_run_action),
@@ -606,6 +650,7 @@ def install_hooks() -> None:
         if not getattr(current, "_citizenbot_hook", False):
             setattr(owner, name, wrap(current))
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    MemoizationPolicy._create_feature_key = _create_feature_key  # type: ignore[method-assign]
     TemplatedNaturalLanguageGenerator._random_response_for = (  # type: ignore[method-assign]
         _random_response_for
     )
