@@ -209,13 +209,13 @@ def test_memoization_keys_are_the_trained_ones() -> None:
         json.dumps(states, sort_keys=True).replace('"', "").encode("utf-8"))).decode("utf-8")
 
     class Policy:
-        config = {"enable_feature_string_compression": True}
+        def __init__(self, compress: bool) -> None:
+            self.config = {"enable_feature_string_compression": compress}
 
     for _ in range(2):  # computed, then remembered
-        assert MemoizationPolicy._create_feature_key(Policy(), states) == expected
-    assert MemoizationPolicy._create_feature_key(Policy(), []) is None
-    Policy.config = {"enable_feature_string_compression": False}
-    assert MemoizationPolicy._create_feature_key(Policy(), states) == json.dumps(
+        assert MemoizationPolicy._create_feature_key(Policy(True), states) == expected
+    assert MemoizationPolicy._create_feature_key(Policy(True), []) is None
+    assert MemoizationPolicy._create_feature_key(Policy(False), states) == json.dumps(
         states, sort_keys=True).replace('"', "")
 
 
