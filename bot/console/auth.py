@@ -74,8 +74,17 @@ class LoginThrottle:
             default=0.0,
         )
 
+    #: records kept before stale ones are dropped (a spray of made-up names must not
+    #: grow the console's memory without bound)
+    MAX_RECORDS = 10_000
+
     def failed(self, username: str, address: str) -> None:
         now = self.clock()
+        if len(self._seen) >= self.MAX_RECORDS:
+            self._seen = {
+                k: r for k, r in self._seen.items()
+                if now - r.last <= self.FORGET or now < r.locked_until
+            }
         for key in self._keys(username, address):
             record = self._get(key, now)
             record.count += 1
