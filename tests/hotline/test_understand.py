@@ -358,3 +358,9 @@ def test_a_complaint_asked_as_a_question_and_sent_elsewhere_is_still_a_ticket() 
         ("agent", "可以向区住建局的物业管理科投诉，也可以先找社区居委会协调。"),
     )
     assert (asked.ticket, asked.reason) == (False, "answered")
+
+
+def test_danger_beyond_the_parsed_chunks_of_a_huge_turn_is_still_found() -> None:
+    text = "楼道里堆满了杂物，物业不管。" * 100 + "哎呀不好，那堆纸箱子烧起来了！"
+    meaning = conversation(("citizen", text, {"complain": 0.99}))
+    assert (meaning.kind, meaning.reason) == ("emergency", "emergency:keyword:烧起来")
