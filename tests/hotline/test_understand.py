@@ -364,3 +364,12 @@ def test_danger_beyond_the_parsed_chunks_of_a_huge_turn_is_still_found() -> None
     text = "楼道里堆满了杂物，物业不管。" * 100 + "哎呀不好，那堆纸箱子烧起来了！"
     meaning = conversation(("citizen", text, {"complain": 0.99}))
     assert (meaning.kind, meaning.reason) == ("emergency", "emergency:keyword:烧起来")
+
+
+def test_a_grievance_after_an_answer_is_no_reaction() -> None:
+    meaning = conversation(
+        ("citizen", "请问物业费标准是多少？", {"inquire": 0.95}),
+        ("agent", "普通住宅物业费按合同约定，一般每平方一块五左右。"),
+        ("citizen", "原来的物业就不管事，换了新物业还是不管，垃圾堆着没人清。", {"complain": 0.97}),
+    )
+    assert (meaning.ticket, meaning.kind) == (True, "complaint")
