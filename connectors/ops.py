@@ -465,6 +465,13 @@ def _wrap_endpoint_session(original: Callable[..., Any]) -> Callable[..., Any]:
     return session
 
 
+async def close_kept_sessions(*_args: Any) -> None:
+    """Close this loop's kept-alive sessions (server stop: no 'Unclosed client session')."""
+    sessions = _pooled.pop(asyncio.get_running_loop(), {})
+    for kept in sessions.values():
+        await kept.close()
+
+
 @functools.lru_cache(maxsize=1)
 def _event_classes() -> dict[str, Any]:
     from rasa.shared.core.events import Event
@@ -760,7 +767,9 @@ class OpsInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         ops = Blueprint("citizenbot_ops", __name__)
         try:
-            Sanic.get_app().register_middleware(_count_webhook_errors, "response")
+            app = Sanic.get_app()
+            app.register_middleware(_count_webhook_errors, "response")
+            app.register_listener(close_kept_sessions, "before_server_stop")
         except Exception:  # several apps (tests): 5xx counting is optional
             logger.debug("webhook 5xx counting not installed", exc_info=True)
 

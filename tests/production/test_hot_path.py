@@ -175,6 +175,7 @@ def test_action_calls_reuse_one_connection_and_survive_a_restart() -> None:
         runner, _ = await serve(port)
         again = await endpoint.request(json={"n": 9}, method="post")
         await runner.cleanup()
+        await ops.close_kept_sessions()
         return first, len(peers), (reply, again)
 
     first, total, (reply, again) = asyncio.run(run())
