@@ -5,7 +5,7 @@ domain, NLU/core training data, routing data, our NLU component code, the Rasa
 version), so ``make run`` and the test suite reuse ``models/`` until one of
 those inputs changes, and never run a model trained from other data.
 
-Training takes minutes, so a trained model is also kept in ``MODEL_CACHE_DIR``
+Training takes about a minute, so a trained model is also kept in ``MODEL_CACHE_DIR``
 (outside the checkout, shared by every clone on the machine, keyed by the same
 hash): a fresh clone or a CI run on unchanged inputs copies it instead of training.
 """
@@ -160,8 +160,13 @@ def _train(target: Path) -> None:
         file=sys.stderr,
         flush=True,
     )
+    # no telemetry: a model is trained offline, and a failed run must not wait on
+    # Rasa's error reporter retrying an unreachable server
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
     with open(log_path, "w") as log:
-        result = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        result = subprocess.run(
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
+        )
     if result.returncode != 0:
         tail = log_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"rasa train failed (exit {result.returncode}):\n{tail}")
