@@ -77,15 +77,21 @@ def _unescape_non_ascii(text: str) -> str:
     return _UNICODE_ESCAPE.sub(replace, text)
 
 
+def _keep_first_group(match: re.Match[str]) -> str:
+    # a function, not r"\1***": a template makes the regex engine import `re`, which
+    # fails in records logged while the interpreter shuts down
+    return match.group(1) + "***"
+
+
 #: credentials that must never reach a log line, whichever library wrote it
 _SECRETS = (
     # ?token=…, &api_key=… in a logged URL
     (re.compile(r"(?i)([?&](?:token|access_token|api_key|secret|signature|msg_signature)=)"
-                r"[^&\s\"'#]+"), r"\1***"),
+                r"[^&\s\"'#]+"), _keep_first_group),
     # a Telegram bot token (https://api.telegram.org/bot<id>:<secret>/sendMessage)
-    (re.compile(r"\d{5,12}:[A-Za-z0-9_\-]{30,}"), "<telegram-token>"),
+    (re.compile(r"\d{5,12}:[A-Za-z0-9_\-]{30,}"), lambda _match: "<telegram-token>"),
     # Authorization: Bearer …
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"), r"\1***"),
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"), _keep_first_group),
 )
 #: libraries that log every request URL at INFO (Telegram's token is in its URLs)
 QUIET_LOGGERS = ("httpx", "httpcore")

@@ -26,6 +26,7 @@ __all__ = [
     "mask_phone",
     "mask_text",
     "normalize",
+    "phone_digits",
     "search_form",
 ]
 
@@ -83,6 +84,23 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 def normalize(text: str) -> str:
     """NFKC: full-width digits, letters and brackets become ASCII (１３９ → 139)."""
     return unicodedata.normalize("NFKC", text)
+
+
+def phone_digits(text: str, *, strict: bool = False) -> str:
+    """The digits of a phone number (``+86``/``86`` dropped), or "" if it is none.
+
+    ``strict``: the whole text must be the number (separators allowed), as in a
+    search box; otherwise any text's digits are taken.
+    """
+    norm = normalize(text).strip()
+    if strict and not re.fullmatch(r"\(?\+?[0-9][0-9 \-.()]*", norm):
+        return ""
+    digits = re.sub(r"\D", "", norm)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if re.fullmatch(r"1[3-9]\d{9}|0\d{9,11}", digits):
+        return digits
+    return ""
 
 
 def search_form(text: str) -> str:

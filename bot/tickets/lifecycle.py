@@ -35,6 +35,8 @@ class Action(str, Enum):
     PAUSE = "pause"
     RESUME = "resume"
     CONTACT_VIEWED = "contact_viewed"
+    #: staff found the ticket by the citizen's full phone number (search over the keyed index)
+    CONTACT_SEARCHED = "contact_searched"
     PURGE = "purge"
     REKEY = "rekey"
     #: a citizen proves the phone number on a ticket filed with no chat identity
@@ -96,6 +98,7 @@ RULES: dict[Action, Rule] = {
         frozenset({S.DISPATCHED, S.IN_PROGRESS}), None, frozenset({R.SYSTEM, *STAFF})
     ),
     Action.CONTACT_VIEWED: Rule(ALL, None, STAFF),
+    Action.CONTACT_SEARCHED: Rule(ALL, None, STAFF),
     Action.PURGE: Rule(frozenset({S.CLOSED, S.MERGED}), None, frozenset({R.SYSTEM, R.ADMIN})),
     Action.REKEY: Rule(ALL, None, frozenset({R.SYSTEM, R.ADMIN})),
     Action.CLAIM: Rule(OPEN | {S.CLOSED}, None, frozenset({R.CITIZEN})),
@@ -158,7 +161,14 @@ def allowed_actions(status: Status, actor: Actor, department: str | None) -> lis
     """What the console may offer this actor on a ticket in ``status``."""
     result = []
     for action in RULES:
-        if action in (Action.CREATE, Action.MERGED_IN, Action.PURGE, Action.REKEY, *_UNOWNED):
+        if action in (
+            Action.CREATE,
+            Action.MERGED_IN,
+            Action.PURGE,
+            Action.REKEY,
+            Action.CONTACT_SEARCHED,
+            *_UNOWNED,
+        ):
             continue
         try:
             check(action, status, actor, department, reason="x")

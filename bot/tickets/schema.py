@@ -74,6 +74,9 @@ tickets = Table(
     Column("public_note", Text),
     #: masked, NFKC, lower-case summary/description/place/note: what staff search
     Column("search_text", Text),
+    #: keyed digest (HMAC, audit key) of the phone's digits: staff find a caller's tickets
+    #: by full number (audited) without the number being searchable in the clear
+    Column("phone_index", String(64)),
     Column("transcript", Text, nullable=False),
     Column("attachments", Text, nullable=False),
     Column("facts", Text, nullable=False),
@@ -87,6 +90,7 @@ tickets = Table(
     Index("ix_tickets_department_status", "department", "status"),
     Index("ix_tickets_sender_id", "sender_id"),
     Index("ix_tickets_created_at", "created_at"),
+    Index("ix_tickets_phone_index", "phone_index"),
 )
 
 events = Table(

@@ -25,7 +25,14 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from bot.privacy import mask_id_number, mask_name, mask_phone, mask_text, search_form
+from bot.privacy import (
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    mask_text,
+    phone_digits,
+    search_form,
+)
 from bot.settings import Settings, get_settings
 from bot.tickets import db, lifecycle, messages
 from bot.tickets.audit import (
@@ -203,26 +210,41 @@ class TicketStore:
             self._backfill_search()
 
     def _backfill_search(self, batch: int = 500) -> int:
-        """Fill ``search_text`` of rows written before it existed (migration 0005).
+        """Fill ``search_text`` and ``phone_index`` of rows written before they existed.
 
-        A derived column, not part of the record: no audit event, and another
-        process filling the same rows at once writes the same values.
+        Derived columns, not part of the record: no audit event, and another
+        process filling the same rows at once writes the same values. A phone
+        that cannot be decrypted gets an empty index (never matched, not retried).
         """
         done = 0
+        stale = or_(
+            tickets.c.search_text.is_(None),
+            and_(tickets.c.phone_enc.is_not(None), tickets.c.phone_index.is_(None)),
+        )
         while True:
             with self._write() as conn:
-                rows = conn.execute(
-                    select(tickets).where(tickets.c.search_text.is_(None)).limit(batch)
-                ).all()
+                rows = conn.execute(select(tickets).where(stale).limit(batch)).all()
                 for row in rows:
+                    known = self._known(row)
                     conn.execute(
                         update(tickets)
                         .where(tickets.c.id == row.id)
-                        .values(search_text=self._search_text(row, {}, self._masker(row)))
+                        .values(
+                            search_text=self._search_text(row, {}, self._masker(row, known))
+                            or row.search_text,
+                            phone_index=self._phone_index(known[0]) or "",
+                        )
                     )
             done += len(rows)
             if len(rows) < batch:
                 return done
+
+    def _phone_index(self, phone: str | None) -> str | None:
+        """Keyed digest of a phone number's digits (``+86``, separators, full width ignored)."""
+        digits = phone_digits(phone or "")
+        if not digits:
+            return None
+        return keyed_digest(self.audit_key, "phone:" + digits)
 
     @classmethod
     def from_settings(cls) -> TicketStore:
@@ -583,6 +605,7 @@ class TicketStore:
                 place=new.place,
                 occurred=new.occurred,
                 phone_enc=self.cipher.encrypt(new.phone),
+                phone_index=self._phone_index(new.phone),
                 id_number_enc=self.cipher.encrypt(new.id_number),
                 name_enc=self.cipher.encrypt(new.name),
                 predicted_category=new.category,
@@ -886,6 +909,13 @@ class TicketStore:
             stmt = stmt.where(tickets.c.sender_id == sender_id)
         if channel is not None:
             stmt = stmt.where(tickets.c.channel == channel)
+        # staff typing a full phone number find that caller's tickets through the keyed
+        # index, and each ticket found records the lookup (the number stays unsearchable)
+        by_phone = (
+            self._phone_index(phone_digits(query, strict=True))
+            if query and actor is not None and actor.role in lifecycle.STAFF
+            else None
+        )
         if query:
             number = normalize_ticket_number(query, self.settings.ticket_prefix)
             needle = search_form(query.strip())
@@ -898,12 +928,36 @@ class TicketStore:
             ]
             if number:
                 conditions.append(tickets.c.number == number)
+            if by_phone:
+                conditions.append(tickets.c.phone_index == by_phone)
             stmt = stmt.where(or_(*conditions))
         stmt = stmt.order_by(tickets.c.created_at.desc(), tickets.c.id.desc())
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read() as conn:
-            return self._views(conn, conn.execute(stmt).all())
+            rows = conn.execute(stmt).all()
+            views = self._views(conn, rows)
+        if by_phone and actor is not None:
+            found = [r.number for r in rows if r.phone_index == by_phone]
+            self._record_phone_search(found, actor)
+            if found:
+                views = [self.get(v.number) if v.number in found else v for v in views]
+        return views
+
+    def _record_phone_search(self, numbers: list[str], actor: Actor) -> None:
+        """Each ticket found by a full phone number records who looked it up (not the number)."""
+        for number in numbers:
+            for _attempt in range(5):
+                try:
+                    with self._write() as conn:
+                        row = self._load(conn, number)
+                        lifecycle.check(
+                            Action.CONTACT_SEARCHED, Status(row.status), actor, row.department
+                        )
+                        self._record(conn, row, actor, Action.CONTACT_SEARCHED)
+                    break
+                except ConflictError:
+                    continue
 
     def due(self, within_hours: float = 24, now: datetime | None = None) -> list[TicketView]:
         """Running clocks ending within ``within_hours`` (or already ended), soonest first."""
@@ -1585,6 +1639,7 @@ class TicketStore:
     ) -> dict[str, Any]:
         return {
             "phone_enc": None,
+            "phone_index": None,
             "id_number_enc": None,
             "name_enc": None,
             "sender_id": None,

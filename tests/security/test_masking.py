@@ -103,3 +103,25 @@ def test_the_store_masks_the_name_it_knows_and_searches_masked_text(
     store.add_info(view.number, "补充：我叫李秀英，电话139 1234 5678", owner)
     assert store.list(query="李秀英") == []
     assert "李秀英" not in str(store.get(view.number).transcript)
+
+
+def test_staff_find_a_callers_tickets_by_full_number_and_it_is_audited(
+    store: TicketStore,
+) -> None:
+    mine = store.create(NewTicket(channel="hotline", kind="complaint", summary="噪音扰民",
+                                  phone="13912345678", category="环境保护",
+                                  category_confidence=0.9))
+    store.create(NewTicket(channel="hotline", kind="complaint", summary="噪音扰民",
+                           phone="13800000000"))
+    dispatcher = Actor("dispatcher", "wang")
+    found = store.list(query="139 1234 5678", actor=dispatcher)
+    assert [t.number for t in found] == [mine.number]
+    assert found[0].masked_phone == "139****5678"  # the list still shows it masked
+    [event] = [e for e in store.history(mine.number) if e["action"] == "contact_searched"]
+    assert event["actor_name"] == "wang" and "1234" not in str(event)
+    # no actor (a script), a citizen, or a part of the number: nothing through the index
+    assert store.list(query="13912345678") == []
+    assert store.list(query="1234 5678", actor=dispatcher) == []
+    other_department = Actor("department", "li", "市住房和城乡建设局")
+    assert store.list(query="13912345678", actor=other_department) == []
+    assert store.verify_audit() == []
