@@ -465,6 +465,25 @@ def _wrap_endpoint_session(original: Callable[..., Any]) -> Callable[..., Any]:
     return session
 
 
+async def freeze_loaded_objects(*_args: Any) -> None:
+    """After the model is loaded: leave everything allocated so far out of future
+    garbage collections (``gc.freeze``).
+
+    A Rasa server holds millions of long-lived objects (TensorFlow, the model, the
+    domain); measured, one full collection of them takes ~300 ms, and it runs on
+    the event loop whenever allocation counts trigger it — every message waiting
+    behind it. Frozen objects stay alive (they are never collected), which for
+    what a server loads at start is what happens anyway; new garbage is collected
+    as before.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    logger.info("start-up objects frozen: %d left out of garbage collection",
+                gc.get_freeze_count())
+
+
 async def close_kept_sessions(*_args: Any) -> None:
     """Close this loop's kept-alive sessions (server stop: no 'Unclosed client session')."""
     sessions = _pooled.pop(asyncio.get_running_loop(), {})
@@ -770,6 +789,7 @@ class OpsInput(InputChannel):
             app = Sanic.get_app()
             app.register_middleware(_count_webhook_errors, "response")
             app.register_listener(close_kept_sessions, "before_server_stop")
+            app.register_listener(freeze_loaded_objects, "after_server_start")
         except Exception:  # several apps (tests): 5xx counting is optional
             logger.debug("webhook 5xx counting not installed", exc_info=True)
 

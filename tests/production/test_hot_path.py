@@ -225,3 +225,17 @@ def test_domain_emptiness_is_still_told() -> None:
 
     assert Domain.empty().is_empty()
     assert not Domain.from_yaml('version: "3.1"\nintents: [greet]').is_empty()
+
+
+def test_start_up_objects_leave_garbage_collection() -> None:
+    import gc
+
+    asyncio.run(ops.freeze_loaded_objects())
+    try:
+        assert gc.get_freeze_count() > 0
+        garbage: list[Any] = []
+        garbage.append(garbage)  # a new cycle is still collected
+        del garbage
+        assert gc.collect() >= 1
+    finally:
+        gc.unfreeze()
