@@ -57,6 +57,12 @@ class EntityModelConfig:
     """Characters on each side that are features of a character."""
     pos: bool = True
     """Use jieba's dictionary part of speech of each word as a feature."""
+    augment: int = 2
+    """Extra copies of each annotated example, its places swapped for other annotated
+    places (seeded): the CRF sees each context with many names, so an unseen name in
+    a known context is still found and kept whole, and annotated examples weigh more
+    against the thousands without entities. Measured on two fold seeds: exact-span F1
+    +0.014, place +0.03; swapping times and services too did not help (docs/nlu.md)."""
     use_intent: bool = True
     """Use the message's intent as a feature (gold in training, predicted in use)."""
     seed: int = 42
@@ -176,6 +182,65 @@ def spans_from_tags(tags: Sequence[str]) -> list[Span]:
     return spans
 
 
+#: the entity whose values are swapped when augmenting
+SWAPPED = "place"
+
+
+def _jieba_spans(text: str) -> list[tuple[int, int]]:
+    import jieba
+
+    return [(start, end) for _, start, end in jieba.tokenize(text)]
+
+
+def _augmented(
+    texts: Sequence[str],
+    tokens: Sequence[Sequence[tuple[int, int]]],
+    spans: Sequence[Sequence[Span]],
+    intents: Sequence[str | None],
+    copies: int,
+    seed: int,
+) -> tuple[list[str], list[Sequence[tuple[int, int]]], list[Sequence[Span]], list[str | None]]:
+    """The examples plus ``copies`` variants of each annotated one, places swapped.
+
+    Tokens of a variant come from jieba itself (with the user dictionary that
+    ``JiebaDictionaryTokenizer`` loaded into it), as the served tokenizer would cut it.
+    """
+    import random
+
+    rng = random.Random(seed)
+    values: dict[str, list[str]] = {}
+    for text, entity_spans in zip(texts, spans, strict=True):
+        for entity, start, end in entity_spans:
+            values.setdefault(entity, []).append(text[start:end])
+    out_t, out_k, out_s, out_i = list(texts), list(tokens), list(spans), list(intents)
+    for text, entity_spans, intent in zip(texts, spans, intents, strict=True):
+        # every annotated example is repeated (entity contexts weigh more against the
+        # thousands without any); only its places change
+        if not entity_spans:
+            continue
+        ordered = sorted(entity_spans, key=lambda s: s[1])
+        for _ in range(copies):
+            pieces, new_spans, cursor, at = [], [], 0, 0
+            for entity, start, end in ordered:
+                if start < cursor:
+                    break
+                pieces.append(text[cursor:start])
+                at += start - cursor
+                swap = entity == SWAPPED and values.get(entity)
+                value = rng.choice(values[entity]) if swap else text[start:end]
+                pieces.append(value)
+                new_spans.append((entity, at, at + len(value)))
+                at += len(value)
+                cursor = end
+            pieces.append(text[cursor:])
+            new_text = "".join(pieces)
+            out_t.append(new_text)
+            out_k.append(_jieba_spans(new_text))
+            out_s.append(new_spans)
+            out_i.append(intent)
+    return out_t, out_k, out_s, out_i
+
+
 _WORD_TAGS: dict[str, str] | None = None
 
 
@@ -222,6 +287,10 @@ class EntityModel:
         """Train on normalised texts, their jieba token spans, entity spans and intents."""
         trainer = pycrfsuite.Trainer(verbose=False)
         intents = intents if intents is not None else [None] * len(texts)
+        if self.config.augment > 0:
+            texts, tokens, spans, intents = _augmented(
+                texts, tokens, spans, intents, self.config.augment, self.config.seed
+            )
         for text, token_spans, entity_spans, intent in zip(
             texts, tokens, spans, intents, strict=True
         ):
