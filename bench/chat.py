@@ -164,6 +164,14 @@ def run_minimal(args: argparse.Namespace) -> Target:
     return target
 
 
+def _secrets() -> dict[str, str]:
+    """A JWT secret for Rasa that argparse takes: a generated one may start with '-'
+    (``secrets.token_urlsafe``), which ``rasa run --jwt-secret`` refuses as an option."""
+    import secrets
+
+    return {"RASA_JWT_SECRET": "bench-" + secrets.token_hex(16)}
+
+
 def _wechat(url: str, account: Account) -> Send:
     server = WeChatServer(f"{url}/webhooks/wechat/webhook", account.token, account.appid,
                           account.aes_key)
@@ -173,7 +181,7 @@ def _wechat(url: str, account: Account) -> Send:
 def run_default(args: argparse.Namespace, model: Path, recording: RecordingServer) -> Target:
     account = Account()
     stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-chat-")), model=model,
-                  extra_env=account.env(recording.base_url, 4.0))
+                  extra_env={**account.env(recording.base_url, 4.0), **_secrets()})
     stack.start()
     try:
         processes = _processes(stack.var_dir)
@@ -214,7 +222,7 @@ def run_production(args: argparse.Namespace, model: Path,
     databases = Databases(prefix="cbchat").create()
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="bench-chat-prod-")), model, databases,
                       rasa_servers=args.servers, action_servers=args.servers,
-                      extra_env=account.env(recording.base_url, 4.0))
+                      extra_env={**account.env(recording.base_url, 4.0), **_secrets()})
     try:
         cluster.start()
         rest = sticky([functools.partial(rest_send, url=f"{url}/webhooks/rest/webhook",

@@ -92,7 +92,7 @@ def main() -> None:
         old.unlink()
     account = Account()
     recording = RecordingServer().start()
-    env = {**account.env(recording.base_url, 4.0),
+    env = {**account.env(recording.base_url, 4.0), "RASA_JWT_SECRET": "bench-profile-secret",
            "PYTHONPATH": str(ROOT / "bench" / "profiling"),
            "CITIZENBOT_PROFILE_DIR": str(out)}
     stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-profile-")), model=model,
