@@ -413,10 +413,10 @@ def rasa_launch(argv: list[str]) -> None:
     sys.argv = [
         "rasa",
         *argv,
-        "--auth-token",
-        settings.effective_rasa_token,
-        "--jwt-secret",
-        settings.effective_rasa_jwt_secret,
+        # "--name=value": a generated secret may start with "-", which argparse
+        # would take for an option in "--name value" form and refuse to start
+        f"--auth-token={settings.effective_rasa_token}",
+        f"--jwt-secret={settings.effective_rasa_jwt_secret}",
         "--jwt-method",
         "HS256",
     ]
