@@ -41,6 +41,8 @@ class Danger:
 class EmergencyRules:
     rules: tuple[tuple[str, tuple[str, ...]], ...]
     questions: tuple[str, ...] = ()
+    #: phrases that hold a keyword but name no danger; removed before matching
+    not_danger: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_PATH) -> EmergencyRules:
@@ -50,11 +52,14 @@ class EmergencyRules:
             for rule in data.get("rules") or []
         )
         questions = tuple(normalize(str(q)) for q in data.get("questions") or [] if q)
-        return cls(rules, questions)
+        harmless = tuple(normalize(str(q)) for q in data.get("not_danger") or [] if q)
+        return cls(rules, questions, tuple(sorted(harmless, key=len, reverse=True)))
 
     def match(self, text: str) -> Danger | None:
         """The first rule whose keyword the text contains, or None."""
         plain = normalize(text)
+        for phrase in self.not_danger:
+            plain = plain.replace(phrase, " ")
         for response, keywords in self.rules:
             for keyword in keywords:
                 if keyword in plain:

@@ -49,6 +49,7 @@ def test_emergencies_get_their_number(text: str, response: str) -> None:
         "小区停车乱收费",
         "我的快递不见了，快递员也不接电话",
         "下水道堵了，一下雨路上就积水",
+        "家里燃气灶打不着火了，物业也不来修",
     ],
 )
 def test_ordinary_complaints_are_no_emergency(text: str) -> None:
