@@ -72,13 +72,16 @@ def test_the_launcher_hands_rasa_its_secrets_in_process(
     seen: list[list[str]] = []
     monkeypatch.setattr(rasa.__main__, "main", lambda: seen.append(list(sys.argv)))
     monkeypatch.setattr(sys, "argv", list(sys.argv))
-    settings = load_settings({"VAR_DIR": str(tmp_path), "RASA_TOKEN": "s3cret-rasa-tok"})
+    # a generated secret may start with "-": Rasa's parser must still read it as a value
+    settings = load_settings({"VAR_DIR": str(tmp_path), "RASA_TOKEN": "s3cret-rasa-tok",
+                              "RASA_JWT_SECRET": "-starts-with-a-dash-0123456789abcdef"})
     monkeypatch.setattr(runner, "get_settings", lambda: settings)
     runner.rasa_launch(["run", "--enable-api"])
     [argv] = seen
     assert argv[:3] == ["rasa", "run", "--enable-api"]
-    assert argv[argv.index("--auth-token") + 1] == "s3cret-rasa-tok"
-    assert argv[argv.index("--jwt-secret") + 1] == settings.effective_rasa_jwt_secret
+    parsed = rasa.__main__.create_argument_parser().parse_args(argv[1:])
+    assert parsed.auth_token == "s3cret-rasa-tok"
+    assert parsed.jwt_secret == "-starts-with-a-dash-0123456789abcdef"
 
 
 def test_rasa_accepts_the_consoles_bearer_header(tmp_path: Path) -> None:
