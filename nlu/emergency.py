@@ -57,7 +57,10 @@ class EmergencyRules:
 
     def match(self, text: str) -> Danger | None:
         """The first rule whose keyword the text contains, or None."""
-        plain = normalize(text)
+        return self.match_normalized(normalize(text))
+
+    def match_normalized(self, plain: str) -> Danger | None:
+        """:meth:`match` for text already in :func:`nlu.text.normalize` form (the pipeline's)."""
         for phrase in self.not_danger:
             plain = plain.replace(phrase, " ")
         for response, keywords in self.rules:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ import httpx
 from bot.settings import ROOT
 
 CITIZENBOT = Path(sys.executable).with_name("citizenbot")
+
+
+def fresh_sender(name: str) -> str:
+    """A sender id no other test uses: conversations do not leak into each other."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def free_port() -> int:

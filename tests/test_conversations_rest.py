@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
 import pytest
 
 from tests.stack import Stack
+from tests.stack import fresh_sender as sender
 
 pytestmark = pytest.mark.stack
 
 TICKET = re.compile(r"GD\d{8}-\d{4}")
 
-
-def sender(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def tickets(stack: Stack) -> list[dict[str, Any]]:

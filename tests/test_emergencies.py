@@ -4,21 +4,18 @@ routed at once, and no "已取消" for what was already sent (issue 21)."""
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 
 from bot.settings import load_settings
 from bot.tickets import TicketStore
 from tests.stack import Stack
+from tests.stack import fresh_sender as fresh
 
 pytestmark = pytest.mark.stack
 
 TICKET = re.compile(r"GD\d{8}-\d{4}")
 
-
-def fresh(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def open_store(stack: Stack) -> TicketStore:

@@ -7,19 +7,15 @@ complaint that also asks a question is still a case.
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.stack import Stack
+from tests.stack import fresh_sender as fresh
 
 pytestmark = pytest.mark.stack
 
 FORM_QUESTION = "事情发生在哪里"
 
-
-def fresh(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.mark.parametrize(

@@ -37,11 +37,12 @@ log = logging.getLogger(__name__)
 INTENT = "EXTERNAL_ticket_update"
 
 
-def needs_call_back(channel: str, sender_id: str | None) -> bool:
+def needs_call_back(sender_id: str | None) -> bool:
     """No chat conversation to write into: staff phone the citizen instead.
 
-    ``channel`` is where the ticket was filed; a phone-filed ticket that a chat
-    citizen claimed has that citizen's sender id and is notified in the chat.
+    The owner decides, not the channel the ticket was filed on: a phone-filed
+    ticket that a chat citizen claimed has that citizen's sender id and is
+    notified in the chat.
     """
     return parse(sender_id) is None
 

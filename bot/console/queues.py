@@ -130,7 +130,7 @@ def _select(console: Console, user: User, f: Filters) -> list[TicketView]:
         views = [
             v
             for v in store.list(channel=f.channel, query=f.q, limit=LIST_CAP, actor=user.actor)
-            if v.status in CALL_BACK_STATUSES and needs_call_back(v.channel, v.sender_id)
+            if v.status in CALL_BACK_STATUSES and needs_call_back(v.sender_id)
         ]
         views.sort(key=lambda v: (v.replied_at or v.updated_at, v.number))
     else:

@@ -56,7 +56,8 @@ class EmergencyDetector(GraphComponent):
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            danger = self.rules.match(message.get(TEXT) or "")
+            # ChineseNormalizer already rewrote the text: no second normalization per message
+            danger = self.rules.match_normalized(message.get(TEXT) or "")
             if danger is None:
                 continue
             read = message.get(INTENT) or {}

@@ -23,6 +23,7 @@ from bot.settings import load_settings
 from bot.tickets import Actor, NewTicket, Role, TicketStore, TicketView
 from connectors.limits import MAX_MESSAGE_CHARS
 from tests.stack import Stack
+from tests.stack import fresh_sender as fresh
 
 pytestmark = pytest.mark.stack
 
@@ -39,9 +40,6 @@ def store(stack: Stack) -> Iterator[TicketStore]:
     yield opened
     opened.dispose()
 
-
-def fresh(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def replied_ticket(
