@@ -117,8 +117,10 @@ class Stack:
                 self.process.kill()
                 self.process.wait()
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path else ""
+    def log(self, tail: int | None = 6000) -> str:
+        """What the system printed: the last ``tail`` characters (error messages), or all."""
+        text = self.log_path.read_text(errors="replace") if self.log_path else ""
+        return text[-tail:] if tail else text
 
     def say(self, sender: str, message: str, **extra: Any) -> list[dict[str, Any]]:
         """Send one message over the REST channel and return the bot's messages."""
