@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from bot.settings import ROOT
-from bot.tickets.calendar import WorkCalendar
+from bot.tickets.calendar import WorkCalendar, default_calendar
 
 DEFAULT_PATH = ROOT / "data" / "tickets" / "sla.yml"
 
@@ -66,7 +66,7 @@ class SlaPolicy:
         return cls(
             classes=classes,
             kinds={str(k): str(v) for k, v in (data.get("kinds") or {}).items()},
-            calendar=calendar or WorkCalendar.load(),
+            calendar=calendar or default_calendar(),
             timezone=ZoneInfo(timezone),
             end_of_day=time.fromisoformat(end),
             warn_hours=float(data.get("warn_hours", 24)),
