@@ -1,186 +1,96 @@
-"""Prometheus metrics in the text exposition format, without a client library.
+"""Prometheus metrics of one process, with ``prometheus_client``.
 
-``prometheus_client`` is not part of the locked dependency set (and a second
-pip run breaks Rasa, see DESIGN.md), and what we need is small: labelled
-counters and histograms kept in one process, rendered on scrape by
-``/webhooks/ops/metrics`` (:mod:`connectors.ops`). Each Rasa server exposes its
-own numbers; Prometheus sums them over the scrape targets.
-
-Figures that live in the database (tickets created, SLA breaches) are read at
-scrape time by :func:`ticket_samples`, so every action server's tickets count
-without the action servers needing their own endpoint.
+Each Rasa server exposes its own numbers on ``/webhooks/ops/metrics``
+(:mod:`connectors.ops`); Prometheus sums them over the scrape targets. Figures
+that live in the database (tickets created, SLA breaches) are read at scrape
+time by :func:`ticket_samples`, so every action server's tickets count without
+the action servers needing their own endpoint, and the counts survive restarts.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 __all__ = [
+    "CONTENT_TYPE",
+    "MESSAGES",
+    "MESSAGE_SECONDS",
+    "NLU_SECONDS",
     "REGISTRY",
-    "Counter",
-    "Histogram",
-    "Registry",
+    "SERVICE_ERRORS",
+    "WEBHOOK_ERRORS",
     "render",
+    "store_up",
+    "ticket_samples",
 ]
 
-#: seconds; NLU on two cores is ~15 ms, a whole turn with actions ~50–500 ms
-DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: the text format Prometheus scrapes
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+#: seconds; NLU on two cores is a few ms, a whole turn with actions ~50–500 ms
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+#: this process's metrics (not the library's global registry, which would add
+#: process/GC collectors Rasa's own code may register too)
+REGISTRY = CollectorRegistry(auto_describe=True)
 
-
-def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
-    parts = [f'{name}="{_escape(str(value))}"' for name, value in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
-
-
-@dataclass
-class Counter:
-    """A monotonically increasing count per label set."""
-
-    name: str
-    help: str
-    labelnames: tuple[str, ...] = ()
-    _values: dict[tuple[str, ...], float] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def inc(self, *labels: str, amount: float = 1.0) -> None:
-        key = tuple(str(label) for label in labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def value(self, *labels: str) -> float:
-        return self._values.get(tuple(labels), 0.0)
-
-    def lines(self) -> list[str]:
-        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        with self._lock:
-            for key, value in sorted(self._values.items()):
-                out.append(f"{self.name}{_labels(self.labelnames, key)} {_number(value)}")
-        return out
-
-
-@dataclass
-class Histogram:
-    """Cumulative buckets, sum and count per label set (seconds)."""
-
-    name: str
-    help: str
-    labelnames: tuple[str, ...] = ()
-    buckets: tuple[float, ...] = DEFAULT_BUCKETS
-    _series: dict[tuple[str, ...], list[float]] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def observe(self, value: float, *labels: str) -> None:
-        key = tuple(str(label) for label in labels)
-        with self._lock:
-            # per series: one slot per bucket (non-cumulative), then sum, then count
-            series = self._series.setdefault(key, [0.0] * (len(self.buckets) + 2))
-            for index, bound in enumerate(self.buckets):
-                if value <= bound:
-                    series[index] += 1
-                    break
-            series[-2] += value
-            series[-1] += 1
-
-    def count(self, *labels: str) -> float:
-        series = self._series.get(tuple(labels))
-        return series[-1] if series else 0.0
-
-    def lines(self) -> list[str]:
-        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        with self._lock:
-            for key, series in sorted(self._series.items()):
-                running = 0.0
-                for index, bound in enumerate(self.buckets):
-                    running += series[index]
-                    le = f'le="{_number(bound)}"'
-                    out.append(
-                        f"{self.name}_bucket{_labels(self.labelnames, key, le)} {_number(running)}"
-                    )
-                inf = 'le="+Inf"'
-                out.append(f"{self.name}_bucket{_labels(self.labelnames, key, inf)} "
-                           f"{_number(series[-1])}")
-                out.append(f"{self.name}_sum{_labels(self.labelnames, key)} {_number(series[-2])}")
-                out.append(
-                    f"{self.name}_count{_labels(self.labelnames, key)} {_number(series[-1])}"
-                )
-        return out
-
-
-@dataclass
-class Registry:
-    """The process's metrics, in registration order."""
-
-    metrics: list[Counter | Histogram] = field(default_factory=list)
-
-    def counter(self, name: str, help: str, labelnames: Iterable[str] = ()) -> Counter:
-        metric = Counter(name, help, tuple(labelnames))
-        self.metrics.append(metric)
-        return metric
-
-    def histogram(self, name: str, help: str, labelnames: Iterable[str] = ()) -> Histogram:
-        metric = Histogram(name, help, tuple(labelnames))
-        self.metrics.append(metric)
-        return metric
-
-
-REGISTRY = Registry()
-
-MESSAGES = REGISTRY.counter(
-    "citizenbot_messages_total", "Citizen messages handled, per channel", ["channel"]
+MESSAGES = Counter(
+    "citizenbot_messages", "Citizen messages handled, per channel", ["channel"],
+    registry=REGISTRY,
 )
-MESSAGE_SECONDS = REGISTRY.histogram(
+MESSAGE_SECONDS = Histogram(
     "citizenbot_message_seconds", "Time to handle one citizen message (NLU, dialogue, actions)",
-    ["channel"],
+    ["channel"], buckets=BUCKETS, registry=REGISTRY,
 )
-NLU_SECONDS = REGISTRY.histogram("citizenbot_nlu_seconds", "NLU parse latency", [])
-WEBHOOK_ERRORS = REGISTRY.counter(
-    "citizenbot_webhook_errors_total",
+NLU_SECONDS = Histogram(
+    "citizenbot_nlu_seconds", "NLU parse latency", buckets=BUCKETS, registry=REGISTRY
+)
+WEBHOOK_ERRORS = Counter(
+    "citizenbot_webhook_errors",
     "Webhook requests answered with a 5xx status, per channel path",
-    ["channel"],
+    ["channel"], registry=REGISTRY,
 )
-SERVICE_ERRORS = REGISTRY.counter(
-    "citizenbot_service_errors_total",
+SERVICE_ERRORS = Counter(
+    "citizenbot_service_errors",
     "Messages answered with an apology because a backing service failed "
     "(action_server, lock_store, tracker_store)",
-    ["cause"],
+    ["cause"], registry=REGISTRY,
 )
 
 
-def gauge_lines(name: str, help: str, kind: str, samples: Iterable[tuple[dict[str, str], float]]
-                ) -> list[str]:
-    """Lines for values computed at scrape time (no state kept here)."""
-    out = [f"# HELP {name} {help}", f"# TYPE {name} {kind}"]
-    for labels, value in samples:
-        names = tuple(sorted(labels))
-        out.append(f"{name}{_labels(names, [labels[n] for n in names])} {_number(value)}")
-    return out
+class _Families:
+    """A collector for families computed once per scrape (nothing kept between scrapes)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
 
 
-def render(registry: Registry = REGISTRY, extra: Iterable[str] = ()) -> str:
-    """The whole exposition (``text/plain; version=0.0.4``)."""
-    lines: list[str] = []
-    for metric in registry.metrics:
-        lines.extend(metric.lines())
-    lines.extend(extra)
-    return "\n".join(lines) + "\n"
+def render(registry: CollectorRegistry = REGISTRY, extra: Iterable[Metric] = ()) -> str:
+    """The whole exposition: the process's metrics, then ``extra`` families."""
+    text = generate_latest(registry).decode()
+    families = list(extra)
+    if families:
+        scrape = CollectorRegistry(auto_describe=False)
+        scrape.register(_Families(families))
+        text += generate_latest(scrape).decode()
+    return text
 
 
-def ticket_samples(database_url: str) -> list[str]:
+def store_up(up: bool) -> Metric:
+    family = GaugeMetricFamily(
+        "citizenbot_ticket_store_up", "Whether the ticket store answered this scrape"
+    )
+    family.add_metric([], 1 if up else 0)
+    return family
+
+
+def ticket_samples(database_url: str) -> list[Metric]:
     """Tickets created per channel and open tickets past their deadline, from the store.
 
     Read from the database, not counted in a process: any action server may
@@ -209,14 +119,20 @@ def ticket_samples(database_url: str) -> list[str]:
         escalated = connection.execute(
             select(func.count()).where(tickets.c.escalated_at.is_not(None))
         ).scalar_one()
-    return [
-        *gauge_lines("citizenbot_tickets_created_total", "Tickets created, per channel",
-                     "counter", (({"channel": c}, n) for c, n in created)),
-        *gauge_lines("citizenbot_sla_breached_open_tickets",
-                     "Open tickets past their SLA deadline", "gauge", [({}, breached)]),
-        *gauge_lines("citizenbot_sla_escalations_total",
-                     "Tickets escalated (督办) after an SLA breach", "counter", [({}, escalated)]),
-    ]
+    per_channel = CounterMetricFamily(
+        "citizenbot_tickets_created", "Tickets created, per channel", labels=["channel"]
+    )
+    for channel, count in created:
+        per_channel.add_metric([str(channel)], count)
+    late = GaugeMetricFamily(
+        "citizenbot_sla_breached_open_tickets", "Open tickets past their SLA deadline"
+    )
+    late.add_metric([], breached)
+    escalations = CounterMetricFamily(
+        "citizenbot_sla_escalations", "Tickets escalated (督办) after an SLA breach"
+    )
+    escalations.add_metric([], escalated)
+    return [per_channel, late, escalations]
 
 
 _engines: dict[str, object] = {}

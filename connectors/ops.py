@@ -158,7 +158,7 @@ def _wrap_handle_message(original: Callable[..., Awaitable[Any]]) -> Callable[..
         request_id = _request_id(message)
         token = bot_logging.request_id_var.set(request_id)
         channel = message.input_channel or "unknown"
-        metrics.MESSAGES.inc(channel)
+        metrics.MESSAGES.labels(channel).inc()
         begin = time.perf_counter()
         try:
             result = await original(self, message)
@@ -168,11 +168,11 @@ def _wrap_handle_message(original: Callable[..., Awaitable[Any]]) -> Callable[..
         except Exception as error:
             cause = _dependency(error)
             if cause is None:
-                metrics.WEBHOOK_ERRORS.inc(channel)
+                metrics.WEBHOOK_ERRORS.labels(channel).inc()
                 raise
             # The turn was not saved (or not started): tell the citizen to send it
             # again; the retry replays it, and tickets are idempotent per message id.
-            metrics.SERVICE_ERRORS.inc(cause)
+            metrics.SERVICE_ERRORS.labels(cause).inc()
             logger.error("%s unavailable, message %s not processed: %s", cause,
                          message.message_id, error.__cause__ or error)
             output = message.output_channel
@@ -181,7 +181,7 @@ def _wrap_handle_message(original: Callable[..., Awaitable[Any]]) -> Callable[..
                 return output.messages
             return None
         finally:
-            metrics.MESSAGE_SECONDS.observe(time.perf_counter() - begin, channel)
+            metrics.MESSAGE_SECONDS.labels(channel).observe(time.perf_counter() - begin)
             bot_logging.request_id_var.reset(token)
 
     handle_message._citizenbot_hook = True  # type: ignore[attr-defined]
@@ -773,7 +773,9 @@ def _count_webhook_errors(request: Request, reply: HTTPResponse) -> None:
     """App-wide response middleware: 5xx answers on channel webhooks, per channel."""
     path = request.path or ""
     if reply is not None and reply.status >= 500 and path.startswith("/webhooks/"):
-        metrics.WEBHOOK_ERRORS.inc(path.split("/")[2] if path.count("/") >= 2 else path)
+        metrics.WEBHOOK_ERRORS.labels(
+            path.split("/")[2] if path.count("/") >= 2 else path
+        ).inc()
 
 
 class OpsInput(InputChannel):
@@ -813,12 +815,10 @@ class OpsInput(InputChannel):
                 extra = await asyncio.wait_for(
                     loop.run_in_executor(None, metrics.ticket_samples, url), CHECK_TIMEOUT
                 )
-                extra.append("citizenbot_ticket_store_up 1")
+                extra.append(metrics.store_up(True))
             except Exception:  # metrics must answer while the DB is down
-                extra = ["citizenbot_ticket_store_up 0"]
-            return response.text(
-                metrics.render(extra=extra), content_type="text/plain; version=0.0.4"
-            )
+                extra = [metrics.store_up(False)]
+            return response.text(metrics.render(extra=extra), content_type=metrics.CONTENT_TYPE)
 
         return ops
 

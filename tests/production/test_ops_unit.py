@@ -73,22 +73,27 @@ def test_dict_config_is_accepted_by_logging() -> None:
                                                                         "handlers": []}})
 
 
-def test_metrics_text_format() -> None:
-    registry = metrics.Registry()
-    counter = registry.counter("x_total", "things", ["channel"])
-    histogram = registry.histogram("x_seconds", "time", [])
-    counter.inc("wechat")
-    counter.inc('we"ird\n')
-    histogram.observe(0.02)
-    histogram.observe(20)
-    text = metrics.render(registry)
-    assert 'x_total{channel="wechat"} 1' in text
-    assert 'x_total{channel="we\\"ird\\n"} 1' in text
-    assert 'x_seconds_bucket{le="0.025"} 1' in text
-    assert 'x_seconds_bucket{le="10"} 1' in text
-    assert 'x_seconds_bucket{le="+Inf"} 2' in text
-    assert "x_seconds_count 2" in text
-    assert text.endswith("\n")
+def _scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The exposition as Prometheus reads it: (sample name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_exposition_is_what_prometheus_reads() -> None:
+    before = _scrape(metrics.render())
+    key = ("citizenbot_messages_total", (("channel", 'we"ird\n'),))
+    metrics.MESSAGES.labels('we"ird\n').inc()
+    metrics.NLU_SECONDS.observe(0.02)
+    after = _scrape(metrics.render())
+    assert after[key] == before.get(key, 0) + 1
+    bucket = ("citizenbot_nlu_seconds_bucket", (("le", "0.025"),))
+    assert after[bucket] == before.get(bucket, 0) + 1
+    assert after[("citizenbot_nlu_seconds_bucket", (("le", "+Inf"),))] >= 1
 
 
 def test_ticket_metrics_from_the_store(tmp_path: Path) -> None:
@@ -100,9 +105,11 @@ def test_ticket_metrics_from_the_store(tmp_path: Path) -> None:
     store = TicketStore(settings.database_url, settings=settings, upgrade=True)
     store.create(NewTicket(channel="wechat", kind="complaint", summary="噪音",
                            description="楼下烧烤店半夜噪音扰民"))
-    lines = metrics.ticket_samples(settings.database_url)
-    assert 'citizenbot_tickets_created_total{channel="wechat"} 1' in lines
-    assert "citizenbot_sla_breached_open_tickets 0" in lines
+    families = metrics.ticket_samples(settings.database_url)
+    scraped = _scrape(metrics.render(extra=[*families, metrics.store_up(True)]))
+    assert scraped[("citizenbot_tickets_created_total", (("channel", "wechat"),))] == 1
+    assert scraped[("citizenbot_sla_breached_open_tickets", ())] == 0
+    assert scraped[("citizenbot_ticket_store_up", ())] == 1
     store.dispose()
 
 
