@@ -138,7 +138,7 @@ def ticket_samples(database_url: str) -> list[Metric]:
 _engines: dict[str, object] = {}
 
 
-def _engine(url: str, create_engine):  # type: ignore[no-untyped-def]
+def _engine(url: str, create_engine):
     """One small pool per URL for scrapes (they are rare and must not hog connections)."""
     engine = _engines.get(url)
     if engine is None:

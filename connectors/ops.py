@@ -72,7 +72,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, Us
 from rasa.shared.constants import DOCS_BASE_URL
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
-from sanic.response import HTTPResponse
+from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from bot import logging as bot_logging
 from bot import metrics
@@ -644,7 +644,7 @@ def install_typed_intent_guard() -> None:
     from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
 
     if not getattr(RegexMessageHandler.process, "_citizenbot_hook", False):
-        RegexMessageHandler.process = _wrap_regex_process(  # type: ignore[method-assign]
+        RegexMessageHandler.process = _wrap_regex_process(
             RegexMessageHandler.process
         )
 
@@ -675,21 +675,21 @@ def install_hooks() -> None:
         current = getattr(owner, name)
         if not getattr(current, "_citizenbot_hook", False):
             setattr(owner, name, wrap(current))
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
-    MemoizationPolicy._create_feature_key = _create_feature_key  # type: ignore[method-assign]
-    TemplatedNaturalLanguageGenerator._random_response_for = (  # type: ignore[method-assign]
+    RemoteAction._validate_action_result = _validate_action_result
+    MemoizationPolicy._create_feature_key = _create_feature_key
+    TemplatedNaturalLanguageGenerator._random_response_for = (
         _random_response_for
     )
     global _ORIGINAL_GRAPH_RUN
     if DaskGraphRunner.run is not _direct_graph_run:
         _ORIGINAL_GRAPH_RUN = DaskGraphRunner.run
-        DaskGraphRunner.run = _direct_graph_run  # type: ignore[method-assign]
+        DaskGraphRunner.run = _direct_graph_run
     if not getattr(Event.resolve_by_type, "_citizenbot_hook", False):
-        Event.resolve_by_type = staticmethod(  # type: ignore[method-assign]
+        Event.resolve_by_type = staticmethod(
             _wrap_resolve_by_type(Event.resolve_by_type)
         )
-    FailSafeTrackerStore.on_tracker_store_error = _refuse_fallback  # type: ignore[method-assign]
-    FailSafeTrackerStore.on_tracker_store_retrieve_error = (  # type: ignore[method-assign]
+    FailSafeTrackerStore.on_tracker_store_error = _refuse_fallback
+    FailSafeTrackerStore.on_tracker_store_retrieve_error = (
         _refuse_fallback
     )
 
@@ -769,7 +769,7 @@ async def readiness(app: Sanic) -> dict[str, str]:
 # -- the channel ----------------------------------------------------------------------
 
 
-def _count_webhook_errors(request: Request, reply: HTTPResponse) -> None:
+def _count_webhook_errors(request: Request, reply: BaseHTTPResponse) -> None:
     """App-wide response middleware: 5xx answers on channel webhooks, per channel."""
     path = request.path or ""
     if reply is not None and reply.status >= 500 and path.startswith("/webhooks/"):

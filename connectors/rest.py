@@ -39,7 +39,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from sanic import Blueprint, response
 from sanic.request import Request
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, ResponseStream
 
 from bot.settings import Settings, get_settings
 from bot.tickets.citizens import is_platform_id, sender_id
@@ -156,7 +156,7 @@ class RestInput(RasaRestInput):
             return response.json({"status": "off" if self.is_off else "ok"})
 
         @hook.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
+        async def receive(request: Request) -> HTTPResponse | ResponseStream:
             try:
                 user = self.authorised_user(request)
                 given, text, metadata = self.read(request)

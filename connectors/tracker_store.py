@@ -73,6 +73,8 @@ class _Cached:
 class CitizenTrackerStore(SQLTrackerStore):
     """``SQLTrackerStore`` with off-loop I/O, count-free appends and a validated cache."""
 
+    engine: sa.engine.Engine  # set by SQLTrackerStore.__init__; replaced on SQLite
+
     def __init__(
         self,
         domain: Any = None,

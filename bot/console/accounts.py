@@ -14,6 +14,7 @@ brute-force); the token itself is shown once.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import secrets
@@ -462,7 +463,7 @@ class Accounts:
                     )
                 )
 
-    def failed_notifications(self) -> list[str]:
+    def failed_notifications(self) -> builtins.list[str]:  # `list` is a method here
         with self.engine.connect() as conn:
             return list(
                 conn.execute(

@@ -106,7 +106,7 @@ def throttle_of(request: Request) -> LoginThrottle:
     throttle = extras.get("login_throttle")
     if throttle is None:
         throttle = extras["login_throttle"] = LoginThrottle()
-    return throttle  # type: ignore[no-any-return]
+    return throttle
 
 
 def safe_next(target: str | None) -> str:

@@ -34,7 +34,7 @@ from xml.etree import ElementTree as ET
 from sqlalchemy import or_, select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -142,7 +142,7 @@ def _split(name: str) -> tuple[str, str]:
 
 
 def _console(request: Request) -> Console:
-    return request.app.state.console  # type: ignore[no-any-return]
+    return request.app.state.console
 
 
 # -- services ------------------------------------------------------------------------
@@ -369,7 +369,7 @@ async def requests_post(request: Request) -> Response:
             raise GeoError(400, "malformed JSON") from exc
         form = {k: str(v) for k, v in body.items()} if isinstance(body, dict) else {}
     else:
-        form = dict(await _form(request, raw))
+        form = {key: str(value) for key, value in (await _form(request, raw)).items()}
     form = {**dict(request.query_params), **form}
     client = await run_in_threadpool(apikeys.client_for, console.store.engine, form.get("api_key"))
     if client is None:
@@ -402,7 +402,10 @@ async def _form(request: Request, raw: bytes) -> FormData:
 
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise GeoError(400, "send application/x-www-form-urlencoded or JSON")
-    return FormData(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    pairs: list[tuple[str, str | UploadFile]] = list(
+        parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    )
+    return FormData(pairs)
 
 
 routes = [

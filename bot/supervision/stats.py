@@ -172,7 +172,7 @@ def departments(facts: Sequence[Fact], now: datetime) -> list[dict[str, Any]]:
     groups: dict[str, list[Fact]] = defaultdict(list)
     for f in facts:
         groups[f.department].append(f)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, items in groups.items():
         outcomes = Counter(sla_outcome(f, now) for f in items)
         judged = outcomes["on_time"] + outcomes["breached"]

@@ -67,7 +67,7 @@ def make_engine(url: str) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN, not pysqlite.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -85,7 +85,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def alembic_config(connection: Connection | None = None):  # type: ignore[no-untyped-def]
+def alembic_config(connection: Connection | None = None):
     """Alembic configuration built in code, so no alembic.ini is needed."""
     from alembic.config import Config
 

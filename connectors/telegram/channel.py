@@ -138,7 +138,7 @@ class TelegramInput(InputChannel):
         self.settings = settings or get_settings()
         self.store = store or make_store(self.settings.redis_url)
         self.texts = texts or default_texts()
-        self.application: Application | None = None  # type: ignore[type-arg]
+        self.application: Application | None = None
         self._on_new_message: Handler | None = None
 
     def get_output_channel(self) -> OutputChannel | None:

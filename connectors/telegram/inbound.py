@@ -103,7 +103,8 @@ def _attachment(message: Message) -> dict[str, Any] | None:
 def _button_title(update: Update) -> str | None:
     query = update.callback_query
     assert query is not None
-    markup = query.message.reply_markup if query.message else None  # type: ignore[union-attr]
+    # an inaccessible (too old) message has no keyboard to read the title from
+    markup = getattr(query.message, "reply_markup", None)
     for row in getattr(markup, "inline_keyboard", ()) or ():
         for button in row:
             if button.callback_data == query.data:

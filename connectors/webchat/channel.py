@@ -188,7 +188,7 @@ class WebChatInput(SocketIOInput):
             if isinstance(raw.get(key), (str, int, float))
         }
 
-    def blueprint(self, on_new_message: Handler) -> WebChatBlueprint:  # type: ignore[override]
+    def blueprint(self, on_new_message: Handler) -> WebChatBlueprint:
         """The socket.io server, the history endpoint and the static widget files."""
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
         bp = WebChatBlueprint(sio, self.socketio_path, "webchat_webhook", __name__)

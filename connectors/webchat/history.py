@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
 from rasa.shared.core.constants import EXTERNAL_MESSAGE_PREFIX
 
@@ -26,7 +26,7 @@ SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 HISTORY_LIMIT = 200
 
 
-def is_session_id(value: Any) -> bool:
+def is_session_id(value: Any) -> TypeGuard[str]:
     """A well-formed web chat session id: 128 random bits, nothing guessable.
 
     Refusing anything else keeps a web client from speaking as (or reading) a

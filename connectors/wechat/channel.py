@@ -443,6 +443,10 @@ async def _read_limited(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise Rejected(413, "body too large")
+    if request.stream is None:  # a route not declared streaming: sanic read the body already
+        if len(request.body or b"") > MAX_BODY_BYTES:
+            raise Rejected(413, "body too large")
+        return bytes(request.body or b"")
     chunks: list[bytes] = []
     size = 0
     while True:
