@@ -42,9 +42,9 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from bot.settings import Settings, get_settings
 from bot.tickets.citizens import recipient, sender_id
 from connectors.limits import cap
+from connectors.state import TTLStore, make_store
 from connectors.telegram.inbound import STORED_PAYLOAD, Button, Say, ToBot, translate
 from connectors.telegram.texts import TelegramTexts, default_texts
-from connectors.wechat.state import TTLStore, make_store
 
 logger = logging.getLogger(__name__)
 

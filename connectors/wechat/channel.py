@@ -52,6 +52,7 @@ from bot.privacy import mask_text
 from bot.settings import Settings, get_settings
 from bot.tickets.citizens import ForeignSender, recipient, sender_id
 from connectors.limits import cap
+from connectors.state import TTLStore, make_store
 from connectors.wechat.api import (
     ApiClient,
     CustomerService,
@@ -61,7 +62,6 @@ from connectors.wechat.api import (
 )
 from connectors.wechat.inbound import MAX_BODY_BYTES, MAX_SKEW, Inbound, Rejected, Verifier
 from connectors.wechat.render import RenderedTurn, choice_number, render_messages
-from connectors.wechat.state import TTLStore, make_store
 from connectors.wechat.texts import ChannelTexts, default_texts
 
 logger = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
 from bot.settings import Settings
+from connectors.state import TTLStore
 from connectors.wechat import WeChatInput
-from connectors.wechat.state import TTLStore
 from tests.channels.wechat_sim import WeChatServer
 from tests.recording_server import RecordingServer
 from tests.stack import Stack, free_port

@@ -16,10 +16,10 @@ from telegram import Bot, Update
 
 from bot.settings import load_settings
 from bot.tickets import TicketStore
+from connectors.state import MemoryStore
 from connectors.telegram.channel import TelegramInput
 from connectors.telegram.inbound import STORED_PAYLOAD, Button, Say, ToBot, translate
 from connectors.telegram.texts import default_texts
-from connectors.wechat.state import MemoryStore
 from tests.channels.telegram_fixtures import (
     SECRET,
     TOKEN,

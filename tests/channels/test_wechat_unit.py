@@ -18,11 +18,11 @@ from wechatpy import parse_message
 
 from bot.tickets.citizens import ForeignSender, sender_id
 from connectors.limits import MAX_MESSAGE_CHARS
+from connectors.state import RedisStore
 from connectors.wechat.api import DeliveryFailed, UndeliveredStore
 from connectors.wechat.channel import DEDUPE_TTL, NONCE_TTL
 from connectors.wechat.inbound import MAX_SKEW
 from connectors.wechat.render import TEXT_LIMIT_BYTES
-from connectors.wechat.state import RedisStore
 from connectors.wechat.texts import default_texts
 from tests.channels.conftest import MakeApp
 from tests.channels.wechat_sim import message_xml, new_msg_id, new_openid

@@ -33,9 +33,9 @@ from bot.settings import load_settings
 from bot.tickets import TicketStore
 from bot.tickets.citizens import sender_id
 from connectors.limits import MAX_MESSAGE_CHARS
+from connectors.state import MemoryStore, RedisStore, TTLStore
 from connectors.wechat.channel import dedupe_id
 from connectors.wechat.inbound import Inbound
-from connectors.wechat.state import MemoryStore, RedisStore, TTLStore
 from tests.channels import conftest as channels
 from tests.channels.conftest import ChannelApp, MakeApp
 from tests.channels.wechat_sim import message_xml, new_msg_id, new_openid

@@ -1,5 +1,6 @@
-"""Short-lived shared state: which messages were seen (dedupe), which signed
-(timestamp, nonce) pairs were used (replay guard), and each citizen's last buttons.
+"""Short-lived state the channels share: which messages were seen (dedupe: WeChat
+MsgIds, Telegram update ids), which signed (timestamp, nonce) pairs were used
+(replay guard), and each citizen's last buttons.
 
 With ``REDIS_URL`` set, every Rasa server behind the load balancer shares it
 (WeChat may resend a message to another server, and an attacker may replay a
