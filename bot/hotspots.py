@@ -4,9 +4,10 @@ Why this shape: supervisors need "what is blowing up where", readable at a
 glance and computed in seconds over thousands of messages on two shared
 cores. So:
 
-* **Same place first.** Texts are grouped by district (``data/districts.yml``)
-  before any similarity is computed: two noise complaints in different districts
-  are two problems, and the blocks keep every similarity matrix small.
+* **Same place first.** Texts are grouped by district (``data/districts.yml`` and
+  the national list, :mod:`bot.supervision.districts`) before any similarity is
+  computed: two noise complaints in different districts are two problems, and
+  the blocks keep every similarity matrix small.
 * **TF-IDF over jieba words and character bigrams**, L2-normalised and stacked:
   words carry meaning, bigrams survive jieba's segmentation errors on place and
   estate names (小区, 路段) that the words would miss.
@@ -137,7 +138,7 @@ def parse_time(value: str | None) -> datetime | None:
 def docs_from_csv(path: Path, table: DistrictTable | None = None) -> list[Doc]:
     """The message-board CSV (id, subject, body, time, likes[, dislikes])."""
     table = table or district_table()
-    docs = []
+    docs: list[Doc] = []
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             subject, body = row.get("subject") or "", row.get("body") or ""
@@ -244,7 +245,8 @@ def find_hotspots(
 
 
 def district_aliases(district: str) -> list[str]:
-    return [alias for alias, name in district_table().aliases if name == district]
+    """Other names of a district (its aliases, 朝阳 and 北京 for 北京市朝阳区): not keywords."""
+    return district_table().words_of(district)
 
 
 def _dedupe(words: Iterable[str]) -> list[str]:

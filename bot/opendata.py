@@ -5,8 +5,8 @@ value of one dimension — category, district, channel, status — the number of
 tickets created and the median resolution time (receipt → 办结, hours), plus
 the period's total. Nothing else: no ticket numbers, no free text, no
 departments' staff, no personal data; every value comes from a closed list
-(the routing table's categories, ``data/districts.yml``, channel names,
-statuses), never from what a citizen typed.
+(the routing table's categories, the national list of districts and
+``data/districts.yml``, channel names, statuses), never from what a citizen typed.
 
 Small cells are suppressed (k-anonymity style threshold, ``K`` = 5):
 
@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from bot.supervision.districts import district_table
 from bot.supervision.stats import NONE_LABEL, Fact
 
 K = 5
@@ -88,7 +89,8 @@ def _safe_value(dimension: str, raw: str, categories: frozenset[str]) -> str:
         return raw if _CHANNEL.match(raw) else "other"
     if dimension == "status":
         return raw if raw in STATUSES else "other"
-    return raw  # district: from data/districts.yml or its anonymised-name patterns
+    # district: a name of the national list or of data/districts.yml, never typed text
+    return raw if district_table().is_label(raw) else OTHER
 
 
 def aggregate(
