@@ -72,7 +72,8 @@ def live(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
                 return False
 
         _wait(console_up, 120)
-        found = _wait(lambda: re.search(r"one-time password[^:]*:\s+(\S+)", stack.log(tail=None)), 30)
+        password_line = r"one-time password[^:]*:\s+(\S+)"
+        found = _wait(lambda: re.search(password_line, stack.log(tail=None)), 30)
         passwords = {"admin": found.group(1)}
         for name, role, department in (
             ("disp", "dispatcher", None),
