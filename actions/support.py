@@ -9,14 +9,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import (
-    channel_of,
-    local_now,
-    message_key,
-    response_text,
-    store,
-    transcript,
-)
+from actions.common import channel_of, message_key, store, transcript
 from bot.settings import get_settings
 from bot.tickets import NewTicket, TicketError
 from nlu.emergency import Danger, recognise
@@ -37,48 +30,19 @@ def in_working_hours(now: datetime) -> bool:
     return is_working_day(now.date()) and start <= now.time() < end
 
 
-def open_callback(
-    dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-) -> list[EventType]:
-    """Create a callback ticket carrying the whole conversation, and say when a person answers."""
-    history = transcript(tracker)
-    first_citizen_line = next(
-        (line["text"] for line in history if line["speaker"] == "citizen"), ""
-    )
-    new = NewTicket(
-        channel=channel_of(tracker),
-        kind="callback",
-        summary=first_citizen_line[:120],
-        description="\n".join(line["text"] for line in history if line["speaker"] == "citizen"),
-        sender_id=tracker.sender_id,
-        source=tracker.sender_id,
-        idempotency_key=message_key(tracker, "handoff"),
-        transcript=history,
-    )
-    try:
-        ticket = store().create(new)
-    except TicketError:
-        dispatcher.utter_message(response="utter_service_error")
-        return []
-    start, end = working_hours()
-    promise = "utter_promise_soon" if in_working_hours(local_now()) else "utter_promise_next_day"
-    dispatcher.utter_message(
-        response="utter_handoff_no_phone",
-        number=ticket.number,
-        promise=response_text(domain, promise),
-        hours=f"{start:%H:%M}-{end:%H:%M}",
-    )
-    return [SlotSet("fallback_count", 0), SlotSet("last_ticket", ticket.number)]
-
-
 class ActionHandoff(Action):
+    """转人工: a live session with staff in staffed hours, an honest call-back otherwise
+    (:func:`actions.live.start_handoff`)."""
+
     def name(self) -> str:
         return "action_handoff"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        return open_callback(dispatcher, tracker, domain)
+        from actions.live import start_handoff
+
+        return start_handoff(dispatcher, tracker, domain)
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
@@ -113,13 +77,23 @@ class ActionFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        count = consecutive_fallbacks(tracker)
+        from actions.live import ASK, SLOT, _session_of, live_message, start_handoff
+
         # This is also the core fallback (no rule applies): without an explicit
         # listen, the policies would predict this action again in the same turn.
+        cleared: list[EventType] = []
+        slot = tracker.get_slot(SLOT)
+        if slot:
+            if slot == ASK or _session_of(tracker) is not None:
+                # a person has (or is about to have) the conversation: theirs to answer
+                return [*live_message(dispatcher, tracker, domain), FollowupAction("action_listen")]
+            cleared = [SlotSet(SLOT, None)]  # the session ended meanwhile: the bot answers
+        count = consecutive_fallbacks(tracker)
         if count >= FALLBACKS_BEFORE_HANDOFF:
-            return [*open_callback(dispatcher, tracker, domain), FollowupAction("action_listen")]
+            return [*cleared, *start_handoff(dispatcher, tracker, domain),
+                    FollowupAction("action_listen")]
         dispatcher.utter_message(response="utter_default")
-        return [SlotSet("fallback_count", count), FollowupAction("action_listen")]
+        return [*cleared, SlotSet("fallback_count", count), FollowupAction("action_listen")]
 
 
 def danger_of(tracker: Tracker) -> Danger | None:

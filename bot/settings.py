@@ -124,6 +124,21 @@ class Settings:
         default="09:00-17:30",
         metadata={"help": "staff working hours, HH:MM-HH:MM (handoff promises)"},
     )
+    handoff_wait_minutes: int = field(
+        default=5,
+        metadata={
+            "help": "转人工 / minutes a live handoff waits for staff to take it; the bot "
+            "promises this wait and the console turns a session nobody took into a call-back "
+            "ticket after it"
+        },
+    )
+    handoff_hours: str = field(
+        default="",
+        metadata={
+            "help": "转人工 / when staff take live chats: empty = WORKING_HOURS on working "
+            "days, `always` (7×24 seats) or `never` (call-back tickets only)"
+        },
+    )
     timezone: str = field(default="Asia/Shanghai", metadata={"help": "local time zone"})
     ticket_prefix: str = field(default="GD", metadata={"help": "ticket number prefix"})
     ticket_reopen_days: int = field(

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from bot.console import (
     api,
     auth,
+    live,
     open311,
     opendata_pages,
     queues,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, store: TicketStore | None = Non
         Route("/healthz", healthz, methods=["GET"]),
         *auth.routes,
         *queues.routes,
+        *live.routes,
         *tickets.routes,
         *users.routes,
         *upload.routes,
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None, store: TicketStore | None = Non
             HTTPException: on_http,
             BodyTooLarge: on_too_large,
         },
+        lifespan=live.lifespan,  # 在线会话: sessions nobody took in time become call-backs
     )
     app.state.console = console
 

@@ -204,3 +204,58 @@ open311_keys = Table(
     Column("created_at", DateTime, nullable=False),
     Column("revoked", Boolean, nullable=False),
 )
+
+# -- 转人工 live chat (bot/tickets/live.py) -------------------------------------------
+
+live_sessions = Table(
+    "live_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sender_id", String(255), nullable=False),
+    Column("channel", String(32), nullable=False),
+    #: waiting | taken | ended
+    Column("status", String(16), nullable=False),
+    #: the sender id while the session is open, NULL once ended: one open session a citizen
+    Column("open_key", String(255), unique=True),
+    #: what the citizen asked for (encrypted): the call-back ticket's summary if nobody takes it
+    Column("request_enc", Text),
+    #: the department whose queue shows it too (NULL: the centre only)
+    Column("department", String(64)),
+    #: the conversation's ticket when the handoff happened (context for staff)
+    Column("ticket_number", String(32)),
+    Column("taken_by", String(64)),
+    Column("taken_at", DateTime),
+    #: not taken by then: the session becomes a call-back ticket (HANDOFF_WAIT_MINUTES)
+    Column("expires_at", DateTime, nullable=False),
+    #: handed_back | closed | expired | cancelled | lapsed
+    Column("end_reason", String(16)),
+    Column("ended_by", String(64)),
+    Column("ended_at", DateTime),
+    Column("callback_number", String(32)),
+    #: times the console asked Rasa to tell the citizen their wait is over
+    Column("expiry_attempts", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ix_live_sessions_status", "status"),
+    Index("ix_live_sessions_sender_id", "sender_id"),
+)
+
+live_messages = Table(
+    "live_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("session_id", Integer, ForeignKey("live_sessions.id"), nullable=False),
+    #: citizen | bot | staff | system
+    Column("speaker", String(16), nullable=False),
+    #: the staff member who wrote it
+    Column("author", String(64)),
+    Column("text_enc", Text, nullable=False),
+    #: before: the conversation before the handoff; emergency: danger recognised in it
+    Column("flag", String(16)),
+    #: staff messages: pending | sent | failed
+    Column("delivery", String(16)),
+    Column("error", Text),
+    Column("at", DateTime, nullable=False),
+    Index("ix_live_messages_session_id", "session_id"),
+)
