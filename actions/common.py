@@ -97,7 +97,7 @@ def message_key(tracker: Tracker, purpose: str) -> str:
 
 
 def request_id(tracker: Tracker) -> str | None:
-    """The request id the channel gave the latest message (``connectors.ops`` sets it).
+    """The request id the channel gave the latest message (``connectors.rasa_hooks`` sets it).
 
     Also bound to this task's log records, so the action server's log lines, the
     Rasa server's and the ticket (its ``facts``) carry the same id.

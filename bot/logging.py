@@ -12,7 +12,7 @@ records from libraries whose handlers we do not control:
 * the formatters mask their final output, which covers exception text.
 
 Each record also carries the request id of the message being handled (a
-context variable set by the channel hook in :mod:`connectors.ops` and by the
+context variable set by the channel hook in :mod:`connectors.rasa_hooks` and by the
 actions), so one citizen message can be followed from channel to ticket.
 
 The runner tells its children how to log through two process-internal
@@ -32,7 +32,7 @@ import sys
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bot.privacy import mask_text
 
@@ -42,6 +42,7 @@ __all__ = [
     "TextFormatter",
     "install",
     "mask_log_text",
+    "open_log_file",
     "redact_secrets",
     "request_id_var",
     "write_config",
@@ -121,9 +122,9 @@ def _mask_record(record: logging.LogRecord) -> None:
         message = f"{record.msg!r} {record.args!r}"
     record.msg = mask_log_text(message)
     record.args = None
-    record._citizenbot_masked = True  # type: ignore[attr-defined]
+    record._citizenbot_masked = True
     if not hasattr(record, "request_id"):
-        record.request_id = request_id_var.get()  # type: ignore[attr-defined]
+        record.request_id = request_id_var.get()
 
 
 class MaskingFilter(logging.Filter):
@@ -182,8 +183,13 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         _mask_record(record)
         if not getattr(record, "request_id", None):
-            record.request_id = request_id_var.get() or "-"  # type: ignore[attr-defined]
-        return mask_log_text(super().format(record))
+            record.request_id = request_id_var.get() or "-"
+        line = super().format(record)
+        # the time stays readable: its digits (2026-12-03 11…) are no phone number
+        stamp = f"{getattr(record, 'asctime', '')} "
+        if stamp.strip() and line.startswith(stamp):
+            return stamp + mask_log_text(line[len(stamp) :])
+        return mask_log_text(line)
 
 
 def _install_record_factory() -> None:
@@ -202,22 +208,42 @@ def _install_record_factory() -> None:
     _installed_factory = True
 
 
+def open_log_file(path: Path) -> IO[str]:
+    """``path`` for appending, line-buffered, readable by its owner only (0600 in a 0700 dir).
+
+    The default profile's log file (``var/log/citizenbot.log``): what the processes
+    write goes there, not to the operator's terminal.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "a", buffering=1, encoding="utf-8", errors="replace")
+
+
 def install(
-    *, service: str | None = None, json_lines: bool | None = None, level: str | int | None = None
+    *,
+    service: str | None = None,
+    json_lines: bool | None = None,
+    level: str | int | None = None,
+    path: Path | None = None,
 ) -> None:
     """Make this process log masked lines to stderr (JSON when asked or in production).
 
     Replaces the root logger's handlers (Rasa installs coloredlogs' handler after
     reading its logging config file, so the Rasa process calls this again from
     :mod:`connectors.ops` once its channels are loaded) and masks the handlers of
-    loggers that do not propagate (Sanic's).
+    loggers that do not propagate (Sanic's). With ``path``, records go to that file
+    instead, and so do Python warnings (libraries' deprecation notices): the
+    terminal is left to what the operator must read.
     """
     if service:
         os.environ[ENV_SERVICE] = service
     if json_lines is None:
         json_lines = os.environ.get(ENV_JSON) == "1"
     _install_record_factory()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(open_log_file(path) if path is not None else sys.stderr)
+    if path is not None:
+        logging.captureWarnings(True)
     handler.setFormatter(JsonFormatter(service=service) if json_lines else TextFormatter())
     handler.addFilter(MaskingFilter())
     root = logging.getLogger()

@@ -22,7 +22,7 @@ It also passes through what Rasa's channel drops: ``metadata`` (a dict),
 ``message_id`` (a client that retries after an error sends the same id, and
 tickets are created once per channel + sender + message id), and the
 ``X-Request-ID`` header (set by nginx) or a new id, so a request can be followed
-through every process's logs. :mod:`connectors.ops` moves ``metadata.message_id``
+through every process's logs. :mod:`connectors.rasa_hooks` moves ``metadata.message_id``
 onto the ``UserMessage``.
 """
 

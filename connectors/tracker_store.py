@@ -26,7 +26,7 @@ before) and keeps every guarantee of the original:
   and takes the cached tracker only when they are unchanged: another Rasa
   server appending to the conversation, or the retention job deleting from it,
   sends the retrieve to the database as before. A retrieved tracker leaves the
-  cache, so a turn abandoned without saving (``connectors.ops``) leaves
+  cache, so a turn abandoned without saving (``connectors.rasa_hooks``) leaves
   nothing behind, and a tracker is never handed out twice. A save that starts a
   new session is not cached (a reload holds only the new session).
 * **SQLite in WAL mode** with ``synchronous=NORMAL``: readers never wait for

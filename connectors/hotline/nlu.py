@@ -73,7 +73,7 @@ def _load_agent(model_path: str) -> Any:
         warnings.simplefilter("ignore")
         from rasa.core.agent import Agent
 
-        from connectors.ops import install_typed_intent_guard
+        from connectors.rasa_hooks import install_typed_intent_guard
 
         # a transcript line "/complain" is what the caller said, not an intent
         install_typed_intent_guard()

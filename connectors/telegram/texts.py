@@ -15,6 +15,7 @@ from types import MappingProxyType
 import yaml
 
 from bot.settings import ROOT
+from connectors.texts import service_error
 
 TEXTS_FILE = ROOT / "data" / "channels" / "telegram_texts.yml"
 
@@ -41,7 +42,7 @@ def load_texts(path: Path = TEXTS_FILE) -> TelegramTexts:
         return TelegramTexts(
             please_send_text=str(citizen["please_send_text"]),
             edited=str(citizen["edited"]),
-            service_error=str(citizen["service_error"]),
+            service_error=service_error(),
             button_expired=str(citizen["button_expired"]),
             commands=MappingProxyType({"/start": str(bot["start"]), "/help": str(bot["help"])}),
             location=str(bot["location"]),

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from bot.settings import ROOT
+from connectors.texts import service_error
 
 DATA_DIR = ROOT / "data" / "channels"
 
@@ -49,7 +50,7 @@ def load_texts(data_dir: Path = DATA_DIR) -> ChannelTexts:
     try:
         return ChannelTexts(
             please_send_text=str(citizen["please_send_text"]),
-            service_error=str(citizen["service_error"]),
+            service_error=service_error(),
             unknown_menu=str(citizen["unknown_menu"]),
             choose_hint=str(citizen["choose_hint"]),
             subscribe=str(bot["subscribe"]),

@@ -166,7 +166,7 @@ def test_components_in_a_trained_rasa_model(
     agent = Agent.load(model)
     typed = "查下工單ＧＤ２０２６１１２７－００４２"
     parsed = asyncio.run(agent.parse_message(typed))
-    # the model reads the normalized copy; the Rasa server's parse (connectors.ops, once
+    # the model reads the normalized copy; the Rasa server's parse (connectors.rasa_hooks, once
     # loaded in this process) hands back the text as typed, a bare agent the copy
     assert parsed["text"] in (typed, "查下工单GD20261127-0042")
     assert parsed["intent"]["name"] == "check_status"

@@ -1,4 +1,4 @@
-"""The hot-path hooks of connectors.ops change cost, not behaviour.
+"""The hot-path hooks of connectors.rasa_hooks change cost, not behaviour.
 
 * the quick acceptance of action responses accepts only what Rasa's full schema accepts;
 * the graph runner without dask gives the same parses and predictions as dask;
@@ -18,7 +18,7 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
-from connectors import ops
+from connectors import rasa_hooks as ops
 
 ops.install_hooks()
 

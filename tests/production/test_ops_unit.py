@@ -169,7 +169,7 @@ def test_action_responses_are_still_validated_after_the_speed_up() -> None:
     from jsonschema import ValidationError
     from rasa.core.actions.action import RemoteAction
 
-    from connectors.ops import install_hooks
+    from connectors.rasa_hooks import install_hooks
 
     install_hooks()
     action = RemoteAction("action_x", None)
@@ -183,7 +183,7 @@ def test_action_responses_are_still_validated_after_the_speed_up() -> None:
 def test_stored_events_still_resolve_to_their_classes() -> None:
     from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 
-    from connectors.ops import install_hooks
+    from connectors.rasa_hooks import install_hooks
 
     install_hooks()
     assert Event.resolve_by_type("slot") is SlotSet

@@ -2,7 +2,7 @@
 
 Rasa reads ``/intent{…}`` as an intent with entities; only the payload of a
 button the bot itself offered in the conversation may be read that way
-(:func:`connectors.ops.is_offered_payload`), and never an ``EXTERNAL_*`` intent.
+(:func:`connectors.rasa_hooks.is_offered_payload`), and never an ``EXTERNAL_*`` intent.
 The running-server side is in ``test_access.py``; here the rule itself and the
 hotline, which parses transcripts with the same model outside any conversation.
 """
@@ -15,7 +15,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import BotUttered, UserUttered
 
 from connectors.hotline.nlu import load_nlu
-from connectors.ops import is_channel_event, is_offered_payload
+from connectors.rasa_hooks import is_channel_event, is_offered_payload
 
 OFFERED = [
     UserUttered("你好"),
