@@ -28,6 +28,7 @@ def _mount() -> None:
     from bot.supervision_commands import register as supervision
     from bot.tickets.commands import register as tickets
     from connectors.hotline.commands import register as hotline
+    from connectors.wechat.commands import register as wechat
     from nlu.commands import eval_app
     from nlu.commands import register as nlu
 
@@ -38,6 +39,7 @@ def _mount() -> None:
     hotline(app)  # ingest
     users(app)  # users
     supervision(app)  # hotspots, warnings, export, open311
+    wechat(app)  # wechat undelivered
 
 
 def main() -> None:

@@ -1,11 +1,8 @@
 """Console accounts: users, roles, password hashes, API tokens, notification status.
 
-The tables live in the ticket database and use the ticket store's engine, so
-one backup and one ``DATABASE_URL`` cover everything. They are not part of the
-ticket schema (``bot/tickets/schema.py`` and its Alembic chain): accounts are
-the console's business, created here with ``create_all`` (idempotent) when the
-console starts. A later change to these tables needs its own migration step
-here; today there is none.
+The tables live in the ticket database, are defined in ``bot/tickets/schema.py``
+and made by its Alembic chain like every table, and are used through the ticket
+store's engine: one backup, one ``DATABASE_URL`` and one migration history.
 
 Passwords are hashed with argon2id (argon2-cffi defaults). API tokens are long
 random strings, so a SHA-256 of the token is enough to store (nothing to
@@ -26,15 +23,6 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     func,
     insert,
     select,
@@ -44,6 +32,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot.tickets import db
 from bot.tickets.models import Actor, Role
+from bot.tickets.schema import console_api_tokens as tokens
+from bot.tickets.schema import console_notifications as notifications
+from bot.tickets.schema import console_users as users
 
 UTC = timezone.utc
 
@@ -56,57 +47,6 @@ HOTLINE_ROLES = frozenset({"admin", "dispatcher"})
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 USERNAME_MAX = 64
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-users = Table(
-    "console_users",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("username", String(USERNAME_MAX), nullable=False, unique=True),
-    Column("password_hash", Text, nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("department", String(64)),
-    Column("must_change_password", Boolean, nullable=False),
-    Column("disabled", Boolean, nullable=False),
-    #: bumped on password reset / disable: every session signed with the old value ends
-    Column("session_epoch", Integer, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-)
-
-tokens = Table(
-    "console_api_tokens",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("user_id", Integer, ForeignKey("console_users.id"), nullable=False),
-    Column("label", String(64), nullable=False),
-    Column("token_hash", String(64), nullable=False, unique=True),
-    Column("created_at", DateTime, nullable=False),
-    Column("last_used_at", DateTime),
-    Column("revoked", Boolean, nullable=False),
-)
-
-#: last attempt to tell the citizen about a reply or closing, one row per ticket
-notifications = Table(
-    "console_notifications",
-    metadata,
-    Column("number", String(32), primary_key=True),
-    Column("event", String(16), nullable=False),
-    #: pending | sent | failed | callback (no chat channel: staff call back)
-    Column("status", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("last_error", Text),
-    Column("updated_at", DateTime, nullable=False),
-)
-
 
 class AccountError(ValueError):
     """A refused account operation; ``code`` names the message shown to people."""
@@ -169,7 +109,6 @@ class Accounts:
         self.engine = engine
         self.departments = departments
         self.hasher = PasswordHasher()
-        metadata.create_all(engine, checkfirst=True)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:

@@ -259,3 +259,62 @@ live_messages = Table(
     Column("at", DateTime, nullable=False),
     Index("ix_live_messages_session_id", "session_id"),
 )
+
+# -- console accounts (bot/console/accounts.py) ------------------------------------
+# In the ticket database and on this Alembic chain like every table, so that one
+# backup, one DATABASE_URL and one migration history cover everything.
+
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("department", String(64)),
+    Column("must_change_password", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    #: bumped on password reset / disable: every session signed with the old value ends
+    Column("session_epoch", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+console_api_tokens = Table(
+    "console_api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("console_users.id"), nullable=False),
+    Column("label", String(64), nullable=False),
+    #: SHA-256 of the token; the token itself is shown once
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime),
+    Column("revoked", Boolean, nullable=False),
+)
+
+#: last attempt to tell the citizen about a reply or closing, one row per ticket
+console_notifications = Table(
+    "console_notifications",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("event", String(16), nullable=False),
+    #: pending | sent | failed | callback (no chat channel: staff call back)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+#: bot messages WeChat refused (connectors/wechat/api.py), for staff to follow up;
+#: the text is encrypted like other personal data and kept re-sendable
+wechat_undelivered = Table(
+    "wechat_undelivered",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("openid", String(128), nullable=False),
+    Column("text_enc", Text, nullable=False),
+    Column("errcode", Integer),
+    Column("errmsg", Text, nullable=False),
+)

@@ -21,21 +21,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Engine
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
 from wechatpy.session.memorystorage import MemoryStorage
 
 from bot.privacy import mask_text
+from bot.tickets import db
+from bot.tickets.crypto import PiiCipher
+from bot.tickets.schema import wechat_undelivered
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +109,7 @@ def session_storage(redis_url: str) -> SessionStorage:
 @dataclass(frozen=True)
 class Undelivered:
     id: int
-    created_at: str
+    created_at: datetime
     openid: str
     text: str
     errcode: int | None
@@ -113,53 +117,65 @@ class Undelivered:
 
 
 class UndeliveredStore:
-    """Bot messages WeChat refused, in a SQLite file: ``var/wechat_undelivered.db``.
+    """Bot messages WeChat refused, in the ticket database (table ``wechat_undelivered``).
 
-    One table, append-only from the channel; an operator reads it (or staff
-    follow up by phone) and deletes what was handled. The text is kept as
-    written, because it must be re-sendable; the file is created ``0600``.
+    In the main database rather than a file of each server's own: behind a load
+    balancer any server may be the one WeChat refused, and staff must see them
+    all, in the backups. Append-only from the channel; an operator lists them
+    (``citizenbot wechat undelivered``) and deletes what was handled. The text
+    must stay re-sendable, so it is encrypted with the personal-data key, not
+    masked. The schema is brought up to date on first use (the channel may
+    start before anything else opened the database).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, database_url: str, cipher: PiiCipher) -> None:
+        self.database_url = database_url
+        self.cipher = cipher
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
 
-    def _connect(self) -> sqlite3.Connection:
-        new = not self.path.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=10)
-        if new:
-            self.path.chmod(0o600)
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS undelivered ("
-            " id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,"
-            " openid TEXT NOT NULL, text TEXT NOT NULL, errcode INTEGER, errmsg TEXT NOT NULL)"
-        )
-        return connection
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                engine = db.make_engine(self.database_url)
+                db.upgrade(engine)
+                self._engine = engine
+            return self._engine
 
     def keep(self, openid: str, text: str, errcode: int | None, errmsg: str) -> None:
-        with self._connect() as connection:
+        with self.engine.begin() as connection:
             connection.execute(
-                "INSERT INTO undelivered (created_at, openid, text, errcode, errmsg)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (datetime.now(timezone.utc).isoformat(timespec="seconds"), openid, text,
-                 errcode, errmsg),
+                insert(wechat_undelivered).values(
+                    created_at=datetime.now(timezone.utc).replace(tzinfo=None),
+                    openid=openid,
+                    text_enc=self.cipher.encrypt(text) or "",
+                    errcode=errcode,
+                    errmsg=errmsg,
+                )
             )
-        connection.close()
 
     def all(self) -> list[Undelivered]:
-        if not self.path.exists():
-            return []
-        with self._connect() as connection:
+        with self.engine.connect() as connection:
             rows = connection.execute(
-                "SELECT id, created_at, openid, text, errcode, errmsg FROM undelivered ORDER BY id"
-            ).fetchall()
-        connection.close()
-        return [Undelivered(*row) for row in rows]
+                select(wechat_undelivered).order_by(wechat_undelivered.c.id)
+            ).all()
+        return [
+            Undelivered(row.id, row.created_at.replace(tzinfo=timezone.utc), row.openid,
+                        self.cipher.decrypt(row.text_enc) or "", row.errcode, row.errmsg)
+            for row in rows
+        ]
 
-    def delete(self, ids: list[int]) -> None:
-        with self._connect() as connection:
-            connection.executemany("DELETE FROM undelivered WHERE id = ?", [(i,) for i in ids])
-        connection.close()
+    def delete(self, ids: list[int]) -> int:
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                delete(wechat_undelivered).where(wechat_undelivered.c.id.in_(ids))
+            )
+        return int(result.rowcount or 0)
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 class CustomerService:

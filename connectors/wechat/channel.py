@@ -51,6 +51,7 @@ from wechatpy.messages import (
 from bot.privacy import mask_text
 from bot.settings import Settings, get_settings
 from bot.tickets.citizens import ForeignSender, recipient, sender_id
+from bot.tickets.crypto import PiiCipher
 from connectors.limits import cap
 from connectors.state import TTLStore, make_store
 from connectors.wechat.api import (
@@ -185,7 +186,7 @@ class WeChatInput(InputChannel):
         self.service = CustomerService(
             ApiClient(s.wechat_appid, s.wechat_secret, api_base=s.wechat_api_base,
                       session=session_storage(s.redis_url), timeout=10.0),
-            UndeliveredStore(s.var_dir / "wechat_undelivered.db"),
+            UndeliveredStore(s.database_url, PiiCipher(s.effective_pii_keys)),
         )
         self._prefix = f"citizenbot:wechat:{s.wechat_appid}:"
         self._background: set[asyncio.Task[Any]] = set()

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 import pytest
 import redis
 from wechatpy import parse_message
 
+from bot.settings import load_settings
 from bot.tickets.citizens import ForeignSender, sender_id
+from bot.tickets.crypto import PiiCipher
 from connectors.limits import MAX_MESSAGE_CHARS
 from connectors.state import RedisStore
 from connectors.wechat.api import DeliveryFailed, UndeliveredStore
@@ -24,11 +27,16 @@ from connectors.wechat.channel import DEDUPE_TTL, NONCE_TTL
 from connectors.wechat.inbound import MAX_SKEW
 from connectors.wechat.render import TEXT_LIMIT_BYTES
 from connectors.wechat.texts import default_texts
-from tests.channels.conftest import MakeApp
+from tests.channels.conftest import ChannelApp, MakeApp
 from tests.channels.wechat_sim import message_xml, new_msg_id, new_openid
 from tests.recording_server import RecordingServer
 
 TEXTS = default_texts()
+
+
+def _undelivered(app: ChannelApp) -> UndeliveredStore:
+    """What the channel kept, read as an operator would (the ticket database)."""
+    return UndeliveredStore(app.settings.database_url, PiiCipher(app.settings.effective_pii_keys))
 
 
 def wx(openid: str) -> str:
@@ -384,7 +392,7 @@ async def test_transient_errors_are_retried(
     recording.send_errors.extend([-1, -1])
     await app.channel.get_output_channel().send_text_message(wx(openid), "您的工单已受理。")
     assert len(recording.sent(openid)) == 3
-    assert UndeliveredStore(app.settings.var_dir / "wechat_undelivered.db").all() == []
+    assert _undelivered(app).all() == []
 
 
 @pytest.mark.parametrize("errcode", [45015, 45047])
@@ -403,7 +411,7 @@ async def test_closed_window_or_quota_keeps_the_message(
     assert failed.value.errcode == errcode
     assert openid not in str(failed.value) and "138" not in str(failed.value)
     assert len(recording.sent(openid)) == 1  # not retried
-    kept = [u for u in UndeliveredStore(app.settings.var_dir / "wechat_undelivered.db").all()
+    kept = [u for u in _undelivered(app).all()
             if u.openid == openid]
     assert [(u.text, u.errcode) for u in kept] == [(text, errcode)]
     assert "13812345678" not in caplog.text and "138****5678" in caplog.text
@@ -471,3 +479,31 @@ def test_memories_outlive_every_acceptable_replay() -> None:
     at least that long, or a replay late in the window would run the bot again."""
     assert NONCE_TTL >= 2 * MAX_SKEW
     assert DEDUPE_TTL >= 2 * MAX_SKEW
+
+
+def test_operators_list_undelivered_messages_masked_and_delete_them(tmp_path: Path) -> None:
+    """`citizenbot wechat undelivered`: one place for every server's refusals, PII hidden."""
+    import os
+    import subprocess
+    import sys
+
+    from cryptography.fernet import Fernet
+
+    env = {**os.environ, "VAR_DIR": str(tmp_path), "PII_KEY": Fernet.generate_key().decode()}
+    env.pop("DATABASE_URL", None)
+    settings = load_settings(env)
+    store = UndeliveredStore(settings.database_url, PiiCipher(settings.effective_pii_keys))
+    text = "工作人员将致电13812345678与您联系。"
+    store.keep("o-undelivered-citizen-1", text, 45015, "out of window")
+    cli = [str(Path(sys.executable).with_name("citizenbot")), "wechat", "undelivered"]
+    listed = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert "45015" in listed.stdout and "138****5678" in listed.stdout
+    assert "13812345678" not in listed.stdout and "o-undelivered-citizen-1" not in listed.stdout
+    [kept] = store.all()
+    assert kept.text == text  # still re-sendable
+    deleted = subprocess.run([*cli, "--delete", str(kept.id)], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert deleted.returncode == 0, deleted.stderr
+    assert store.all() == []
+    store.dispose()

@@ -110,3 +110,31 @@ def _env(settings: Settings) -> dict[str, str]:
         "PII_KEY": ",".join(settings.effective_pii_keys),
         "TIMEZONE": settings.timezone,
     }
+
+
+def test_console_tables_the_console_made_itself_are_kept_by_the_migration(
+    tmp_path: Path,
+) -> None:
+    """Before 0010 the console ran create_all: its users survive the upgrade, unchanged."""
+    from datetime import datetime
+
+    from sqlalchemy import insert, select
+
+    from bot.tickets.db import upgrade
+    from bot.tickets.schema import console_api_tokens, console_notifications, console_users
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    upgrade(engine, "0009")
+    metadata.create_all(engine, tables=[console_users, console_api_tokens, console_notifications])
+    now = datetime(2026, 11, 30, 9, 0)
+    with engine.begin() as conn:
+        conn.execute(insert(console_users).values(
+            username="wang", password_hash="x", role="admin", must_change_password=False,
+            disabled=False, session_epoch=0, created_at=now, updated_at=now))
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(select(console_users.c.username)).scalars().all() == ["wang"]
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
