@@ -2,9 +2,17 @@
 
 One command starts the action server and the Rasa server (and the staff
 console when it is installed) as child processes, waits until each answers,
-prints where to find them, and stops all of them on Ctrl-C. Rasa reads its
-endpoints from the environment, filled here from :mod:`bot.settings` so an
-operator configures the system in one place.
+and stops all of them on Ctrl-C. Rasa reads its endpoints from the environment,
+filled here from :mod:`bot.settings` so an operator configures the system in
+one place.
+
+What the operator's terminal shows (default profile): one line per process as it
+comes up, then a box with the addresses, the first console account's one-time
+password (created here, before the console starts, so that it is shown once, in
+the box, and never written to a log) and how to stop. Everything the processes
+log, third-party warnings included, goes to ``var/log/citizenbot.log``. The
+production profile keeps the processes' JSON log lines on stderr, for the log
+collector.
 """
 
 from __future__ import annotations
@@ -16,14 +24,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import httpx
 import typer
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from bot.settings import ROOT, Settings, get_settings
+
+if TYPE_CHECKING:
+    from bot.tickets import TicketStore
 
 console = Console(stderr=True)
 
@@ -199,11 +213,30 @@ def scale_out(
     return [*actions, *rasas, *others]
 
 
-def _start(service: Service, env: dict[str, str]) -> None:
+def _start(service: Service, env: dict[str, str], output: IO[str] | None = None) -> None:
     # Children get their own process group so Ctrl-C reaches them only through us.
     service.process = subprocess.Popen(
-        service.command, cwd=ROOT, env={**env, **service.env}, start_new_session=True
+        service.command,
+        cwd=ROOT,
+        env={**env, **service.env},
+        start_new_session=True,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
     )
+
+
+def log_path(settings: Settings) -> Path:
+    """Where the default profile's processes log (the terminal shows only the box)."""
+    return settings.var_dir / "log" / "citizenbot.log"
+
+
+def _tail(path: Path | None, lines: int = 30) -> str:
+    if path is None or not path.exists():
+        return ""
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 64 * 1024))
+        text = handle.read().decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def _write_process_table(settings: Settings, running: list[Service]) -> None:
@@ -280,7 +313,7 @@ def run(
     ),
 ) -> None:
     """Start the Rasa server, the action server and the console; Ctrl-C stops them."""
-    from bot.logging import ENV_JSON, install, write_config
+    from bot.logging import ENV_JSON, install, open_log_file, write_config
     from bot.model import ensure_model
     from bot.tickets import TicketStore
 
@@ -300,8 +333,13 @@ def run(
             console.print(f"[red]{problem}[/red]")
         raise typer.Exit(2)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    install(service="runner", json_lines=production, level=settings.log_level)
-    TicketStore(settings.database_url, upgrade=True)
+    # default profile: the processes' logs and libraries' warnings go to a file
+    logfile = None if production else log_path(settings)
+    install(service="runner", json_lines=production, level=settings.log_level, path=logfile)
+    output = open_log_file(logfile) if logfile is not None else None
+    if logfile is not None:
+        console.print(f"starting citizenbot … (log: {_shown(logfile)})")
+    store = TicketStore(settings.database_url, upgrade=True)
     try:
         model = model_file or ensure_model(train=not no_train)
         if not model.exists():
@@ -320,6 +358,10 @@ def run(
         env["TELEGRAM_POLLING"] = "true"  # read by connectors.telegram in the Rasa server
     running: list[Service] = []
     stopping = False
+    # the first console account, made here so that its password is shown in the box
+    # (once, on the terminal) and never reaches the console's log
+    password = first_admin_password(store)
+    store.dispose()
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -334,12 +376,13 @@ def run(
             action_servers=action_servers, logging_config=logging_config,
         )
         for service in planned:
-            _start(service, env)
+            _start(service, env, output)
             running.append(service)
         for service in running:
             _wait_healthy(service, deadline)
+            console.print(f"  [green]✓[/green] {service.name}")
         _write_process_table(settings, running)
-        _print_ready(settings, running, model)
+        _print_ready(settings, running, model, password=password, logfile=logfile)
         while not stopping:
             for service in running:
                 if service.process and service.process.poll() is not None:
@@ -353,11 +396,15 @@ def run(
                     console.print(f"[yellow]{service.name} exited with code "
                                   f"{service.process.returncode}; restarting[/yellow]")
                     time.sleep(min(30.0, 0.5 * 2 ** min(service.restarts, 6)))
-                    _start(service, env)
+                    _start(service, env, output)
                     _write_process_table(settings, running)
             time.sleep(0.5)
     except RuntimeError as error:
-        console.print(f"[red]{error}[/red]")
+        console.print(f"[red]{escape(str(error))}[/red]")
+        if logfile is not None:
+            console.print(f"last lines of {_shown(logfile)}:\n{escape(_tail(logfile))}")
+        if password:  # created for this start and shown nowhere else
+            console.print(f"控制台首个账号 admin，一次性密码 / one-time password:  {password}")
         _stop(running)
         raise typer.Exit(1) from error
     console.print("stopping …")
@@ -365,24 +412,81 @@ def run(
     console.print("stopped.")
 
 
-def _print_ready(settings: Settings, running: list[Service], model: Path) -> None:
-    table = Table(title="citizenbot is running / 已启动", show_lines=False)
-    table.add_column("service")
-    table.add_column("address")
+def first_admin_password(store: TicketStore) -> str | None:
+    """Create the console's ``admin`` when there is no account yet; its one-time password."""
+    from bot.console.accounts import Accounts
+
+    return Accounts(store.engine, store.departments()).ensure_first_admin()
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the project when it is inside it (shorter in the box)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password (the box may be on a shared screen)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def ready_box(
+    settings: Settings,
+    running: list[Service],
+    model: Path,
+    *,
+    password: str | None = None,
+    logfile: Path | None = None,
+) -> Panel:
+    """What the operator needs once everything answers: where, how to log in, how to stop."""
+    host = settings.host
+    rows = Table.grid(padding=(0, 2))
+    rows.add_column(style="bold")
+    rows.add_column()
+    rows.add_row("工作人员控制台 / staff console", f"http://{host}:{settings.console_port}/")
+    rows.add_row("网页客服演示 / web chat demo",
+                 f"http://{host}:{settings.rasa_port}/webchat/demo.html")
+    rows.add_row("REST 渠道 / REST channel",
+                 f"http://{host}:{settings.rasa_port}/webhooks/rest/webhook")
     for service in running:
-        table.add_row(service.name, service.public_url)
-    table.add_row("tickets", settings.database_url)
-    table.add_row("conversations", settings.tracker_store_url)
-    table.add_row("model", model.name)
-    demo = f"http://{settings.host}:{settings.rasa_port}/webchat/demo.html"
-    table.add_row("web chat demo / 网页客服演示", demo)
-    console.print(table)
-    console.print(
-        "Try / 试一试:\n"
-        f"  curl -s -XPOST http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook "
-        '-H \'Content-Type: application/json\' -d \'{"sender": "me", "message": "你好"}\'\n'
-        "Press Ctrl-C to stop / 按 Ctrl-C 停止."
+        if service.name.startswith("Rasa server "):  # several, when scaled out
+            rows.add_row(service.name, service.public_url)
+    rows.add_row("工单库 / tickets", _safe_url(settings.database_url))
+    rows.add_row("模型 / model", model.name)
+    if logfile is not None:
+        rows.add_row("日志 / log", _shown(logfile))
+    lines: list[RenderableType] = [rows, ""]
+    if password:
+        lines += [
+            "[bold]控制台首个账号 / first console account:[/bold]  admin",
+            f"[bold]一次性密码 / one-time password:[/bold]  {escape(password)}",
+            "只显示这一次，首次登录须修改 / shown once: change it at first login "
+            f"(http://{host}:{settings.console_port}/login)",
+            "",
+        ]
+    lines.append("按 Ctrl-C 停止全部服务 / press Ctrl-C to stop everything")
+    return Panel(
+        Group(*lines),
+        title="citizenbot 已启动 / is running",
+        border_style="green",
+        expand=False,
     )
+
+
+def _print_ready(
+    settings: Settings,
+    running: list[Service],
+    model: Path,
+    *,
+    password: str | None = None,
+    logfile: Path | None = None,
+) -> None:
+    console.print(ready_box(settings, running, model, password=password, logfile=logfile))
 
 
 def train(
