@@ -45,6 +45,7 @@ __all__ = [
     "open_log_file",
     "redact_secrets",
     "request_id_var",
+    "warnings_to",
     "write_config",
 ]
 
@@ -218,6 +219,23 @@ def open_log_file(path: Path) -> IO[str]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.fchmod(fd, 0o600)
     return os.fdopen(fd, "a", buffering=1, encoding="utf-8", errors="replace")
+
+
+def warnings_to(path: Path) -> None:
+    """Python warnings (libraries' deprecation notices) to ``path``, not the terminal.
+
+    For commands staff run by hand (``citizenbot ingest``): their own output stays
+    on the terminal, the libraries' notices go to the log file.
+    """
+    try:
+        handler = logging.StreamHandler(open_log_file(path))
+    except OSError:
+        return  # no writable var/: the terminal it is
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("py.warnings")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logging.captureWarnings(True)
 
 
 def install(

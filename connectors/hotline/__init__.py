@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         IngestSummary,
         ModelUnavailable,
         Progress,
+        count_calls,
         ingest_file,
         ingest_paths,
     )
@@ -39,6 +40,7 @@ _WHERE = {
     "IngestSummary": "ingest",
     "ModelUnavailable": "ingest",
     "Progress": "ingest",
+    "count_calls": "ingest",
     "ingest_file": "ingest",
     "ingest_paths": "ingest",
     "load_nlu": "nlu",
@@ -51,6 +53,7 @@ __all__ = [
     "Problem",
     "Progress",
     "Turn",
+    "count_calls",
     "ingest_file",
     "ingest_paths",
     "load_nlu",

@@ -38,3 +38,10 @@ SUMMARY_LABELS: tuple[tuple[str, str], ...] = (
 )
 PROGRESS = "ingesting / 导入中"
 CALLS = "{calls} calls / 通"
+CALLS_UNIT = "calls / 通"
+LOADING_MODEL = "loading the language model (~30 s) / 正在加载语言模型"
+MODEL_LOADED = "language model loaded in {seconds:.0f} s / 语言模型已加载"
+TICKETS_HEADING = "tickets created / 新建工单 ({count}):"
+CONTACTS_HEADING = "resolved contacts / 当场解答 ({count}):"
+NOT_DISPATCHED = "待派单"
+MORE = "  … and {count} more (--json lists all) / 其余 {count} 条见 --json"

@@ -126,14 +126,19 @@ class RasaNLU:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
         }
+        log = _log_file()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "connectors.hotline.nlu", str(theirs.fileno()), str(model_path)],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # what Rasa prints must not mix with `--json` output
+            # Rasa's and TensorFlow's import warnings: to the log, not the staff's terminal
+            stderr=log if log is not None else None,
             cwd=root,
             env=env,
         )
+        if log is not None:
+            log.close()  # the child has its own descriptor
         theirs.close()  # so that recv() raises EOFError when the process dies
         self._conn = Connection(ours.detach())
         try:
@@ -200,6 +205,17 @@ class RasaNLU:
         except subprocess.TimeoutExpired:
             self._process.terminate()
         self._conn.close()
+
+
+def _log_file() -> Any:
+    """``var/log/hotline-nlu.log`` (0600) for the NLU process's stderr, or None (inherit)."""
+    try:
+        from bot.logging import open_log_file
+        from bot.settings import get_settings
+
+        return open_log_file(get_settings().var_dir / "log" / "hotline-nlu.log")
+    except Exception:  # no settings or no writable var/: the terminal it is
+        return None
 
 
 def resolve_model(model: Path | str | None = None) -> Path:
