@@ -65,22 +65,28 @@ async def healthz(request: Request) -> Response:
 async def on_refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
     console: Console = request.app.state.console
-    text = console.text(exc.code)
+    text = console.explain(exc)
     if is_api(request) or "application/json" in request.headers.get("accept", ""):
         return JSONResponse(
-            {"error": exc.code, "message": text, "detail": exc.detail}, status_code=exc.status
+            {**exc.extra, "error": exc.code, "message": text, "detail": exc.detail},
+            status_code=exc.status,
         )
     if exc.status == 401 and request.method == "GET":
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     if exc.code == "password_change_required" and request.method == "GET":
         return RedirectResponse("/password", status_code=303)
-    return render(request, "error.html", status=exc.status, code=exc.code, detail=exc.detail)
+    return render(
+        request, "error.html", status=exc.status, code=exc.code, detail=exc.detail, message=text
+    )
 
 
 async def on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
-    return await on_refused(request, Refused(exc.status_code, code, str(exc.detail)))
+    reason = "page_not_found" if code == "not_found" else None  # no route: not a ticket
+    return await on_refused(
+        request, Refused(exc.status_code, code, str(exc.detail), reason=reason)
+    )
 
 
 async def on_too_large(request: Request, exc: Exception) -> Response:

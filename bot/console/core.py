@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from bot.console import wording
 from bot.console.accounts import Accounts, User
 from bot.settings import Settings
 from bot.tickets.errors import (
@@ -42,28 +43,49 @@ T = TypeVar("T")
 
 
 class Refused(Exception):
-    """A request refused with a clear status and message code; nothing was changed."""
+    """A request refused with a clear status and message code; nothing was changed.
 
-    def __init__(self, status: int, code: str, detail: str = "") -> None:
+    ``code`` is the API's error code (a contract: machines read it). People read
+    the message of ``reason`` (default: ``code``), a more precise key of
+    ``messages.json`` filled with ``params`` (:func:`bot.console.wording.explain`);
+    ``extra`` adds fields to the JSON error (a conflict's ``changes``).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str = "",
+        *,
+        reason: str | None = None,
+        params: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {detail}")
         self.status = status
         self.code = code
         self.detail = detail
+        self.reason = reason or code
+        self.params = dict(params or {})
+        self.extra = dict(extra or {})
 
 
 def store_refusal(exc: TicketError) -> Refused:
     """The store's refusals as HTTP statuses (the store changed nothing)."""
+    reason, params = wording.store_text(exc)
     if isinstance(exc, TicketNotFound):
-        return Refused(404, "not_found", str(exc))
-    if isinstance(exc, PermissionDenied):
-        return Refused(403, "forbidden", str(exc))
-    if isinstance(exc, ConflictError):
-        return Refused(409, "conflict", str(exc))
-    if isinstance(exc, IllegalTransition):
-        return Refused(409, "illegal", str(exc))
-    if isinstance(exc, InvalidInput):
-        return Refused(422, "invalid", str(exc))
-    return Refused(503, "store_unavailable", str(exc))
+        status, code = 404, "not_found"
+    elif isinstance(exc, PermissionDenied):
+        status, code = 403, "forbidden"
+    elif isinstance(exc, ConflictError):
+        status, code = 409, "conflict"
+    elif isinstance(exc, IllegalTransition):
+        status, code = 409, "illegal"
+    elif isinstance(exc, InvalidInput):
+        status, code = 422, "invalid"
+    else:
+        status, code = 503, "store_unavailable"
+    return Refused(status, code, str(exc), reason=reason, params=params)
 
 
 def load_messages() -> dict[str, str]:
@@ -84,6 +106,16 @@ class Console:
 
     def text(self, code: str) -> str:
         return self.messages.get(code, code)
+
+    def explain(self, refusal: Refused) -> str:
+        """The sentence staff read for a refusal: what happened, what to do next."""
+        try:
+            departments = self.departments
+        except TicketError:  # the store is down: the message says so without the list
+            departments = []
+        return wording.explain(
+            self.messages, refusal.reason, refusal.detail, refusal.params, departments
+        )
 
     @property
     def departments(self) -> list[str]:
@@ -121,6 +153,16 @@ def make_templates(timezone: str = "Asia/Shanghai") -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters["local"] = lambda value: local_time(value, tz)
+    # people, channels and fields by name (templates/messages.json), never by code
+    messages = load_messages()
+    env.globals["who"] = lambda event: wording.event_actor(messages, event)
+    env.globals["actor_name"] = lambda role, name, department=None: wording.actor_name(
+        messages, role, name, department
+    )
+    env.globals["channel_name"] = lambda channel: wording.channel_name(messages, channel)
+    env.globals["reason_text"] = lambda reason: wording.reason_text(messages, reason)
+    env.globals["facts_view"] = lambda facts: wording.facts_view(messages, facts, tz)
+    env.globals["tech_detail"] = wording.developer_detail
     return Jinja2Templates(env=env)
 
 
@@ -171,16 +213,46 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
-def flash(request: Request, code: str, kind: str = "ok", detail: str = "") -> None:
-    """A message shown once on the next page (after a redirect)."""
+def flash(
+    request: Request, code: str, kind: str = "ok", detail: str = "", text: str = ""
+) -> None:
+    """A message shown once on the next page (after a redirect).
+
+    ``text`` is the sentence to show when it was already worded (a refusal
+    explained with its parameters); otherwise the page words ``code`` itself.
+    """
     items = list(request.session.get("flash", []))[-4:]
-    items.append({"code": code, "kind": kind, "detail": detail[:300]})
+    items.append({"code": code, "kind": kind, "detail": detail[:300], "text": text[:600]})
     request.session["flash"] = items
+
+
+def flash_refusal(request: Request, refusal: Refused) -> None:
+    flash(
+        request,
+        refusal.code,
+        "error",
+        refusal.detail,
+        text=console_of(request).explain(refusal),
+    )
+
+
+def _worded(console: Console, item: dict[str, Any]) -> dict[str, Any]:
+    """A stored flash as shown: its sentence, and any developer detail for the fold."""
+    code, detail = str(item.get("code", "")), str(item.get("detail") or "")
+    kind = item.get("kind", "ok")
+    text = item.get("text") or (
+        console.explain(Refused(400, code, detail))
+        if kind == "error"
+        else console.messages.get(code) or console.text("done")
+    )
+    technical = wording.developer_detail(detail, code, text) if kind == "error" else ""
+    return {"code": code, "kind": kind, "text": text, "detail": technical}
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> Any:
     console = console_of(request)
     flashes = request.session.pop("flash", []) if "session" in request.scope else []
+    flashes = [_worded(console, f) for f in flashes if isinstance(f, dict)]
     base = {
         "user": user_of(request),
         "csrf": csrf_token(request) if "session" in request.scope else "",

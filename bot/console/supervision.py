@@ -6,12 +6,18 @@ below and has, beside it, a server-rendered table of the same numbers and a
 CSV download — the table is what a screen reader, a printout or a test reads.
 All numbers come from :mod:`bot.supervision.stats`, :mod:`bot.hotspots` and
 :mod:`bot.supervision.surge`; this module only shapes them for the web.
+
+People read channels by name (微信, 网页, 电话, Telegram): the page, the charts
+and the CSV files show :func:`labelled_volume`, where the channels people call
+by one name (``webchat``, ``rest``, ``socketio`` are all 网页) are one series,
+and statuses in words. The JSON API keeps the codes.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -19,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.console import wording
 from bot.console.core import Console, Refused, call, console_of, render, require_user
 from bot.supervision import stats, surge
 
@@ -53,9 +60,21 @@ def period(request: Request, console: Console) -> tuple[date, date]:
             or (until - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
         )
     except ValueError as exc:
-        raise Refused(400, "bad_request", "since/until: YYYY-MM-DD") from exc
+        raise Refused(
+            400,
+            "bad_request",
+            "since/until: YYYY-MM-DD",
+            reason="bad_period",
+            params={"days": str(MAX_DAYS)},
+        ) from exc
     if since > until or (until - since).days >= MAX_DAYS:
-        raise Refused(400, "bad_request", f"since ≤ until, at most {MAX_DAYS} days")
+        raise Refused(
+            400,
+            "bad_request",
+            f"since ≤ until, at most {MAX_DAYS} days",
+            reason="bad_period",
+            params={"days": str(MAX_DAYS)},
+        )
     return since, until
 
 
@@ -139,12 +158,48 @@ def dashboard_data(console: Console, since: date, until: date) -> dict[str, Any]
     }
 
 
+def labelled_volume(volume: dict[str, Any], name_of: Any) -> dict[str, Any]:
+    """A volume with its series named for people; series of one name are added up."""
+    merged: dict[str, list[int]] = {}
+    for s in volume["series"]:
+        counts = merged.setdefault(name_of(s["name"]), [0] * len(volume["days"]))
+        for i, n in enumerate(s["counts"]):
+            counts[i] += n
+    ordered = sorted(merged.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+    return {
+        **volume,
+        "series": [{"name": k, "counts": v, "total": sum(v)} for k, v in ordered],
+    }
+
+
+def for_people(console: Console, data: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's data as the page and the CSV files show it (channels by name)."""
+    M = console.messages
+    volume = dict(data["volume"])
+    volume["channel"] = labelled_volume(volume["channel"], lambda c: wording.channel_name(M, c))
+    rows = {
+        name: [{**r, "status": wording.status_name(M, r["status"])} for r in data[name]]
+        for name in ("overdue", "escalated")
+    }
+    return {**data, "volume": volume, **rows}
+
+
 async def page(request: Request) -> Response:
     require_user(request, roles=ROLES)
     console = console_of(request)
     since, until = period(request, console)
     data = await call(dashboard_data, console, since, until)
-    return render(request, "supervision/dashboard.html", d=data, csv_names=CSV_NAMES)
+    names = {
+        s["name"]: wording.channel_name(console.messages, s["name"])
+        for s in data["volume"]["channel"]["series"]
+    }
+    return render(
+        request,
+        "supervision/dashboard.html",
+        d=for_people(console, data),
+        csv_names=CSV_NAMES,
+        channel_labels=json.dumps(names, ensure_ascii=False),
+    )
 
 
 async def api_dashboard(request: Request) -> Response:
@@ -223,7 +278,7 @@ async def download(request: Request) -> Response:
         raise Refused(404, "not_found")
     since, until = period(request, console)
     data = await call(dashboard_data, console, since, until)
-    header, body = csv_rows(data, name)
+    header, body = csv_rows(for_people(console, data), name)
     out = io.StringIO()
     out.write("\ufeff")  # Excel opens UTF-8 Chinese correctly only with a BOM
     writer = csv.writer(out, lineterminator="\n")
@@ -248,7 +303,7 @@ async def acknowledge(request: Request) -> Response:
         surge.acknowledge, console.store.engine, warning_id, user.username, _now(console)
     )
     if not done:
-        raise Refused(409, "conflict", "unknown or already acknowledged")
+        raise Refused(409, "conflict", "unknown or already acknowledged", reason="warning_gone")
     return JSONResponse({"acknowledged": warning_id})
 
 

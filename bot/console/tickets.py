@@ -6,6 +6,11 @@ machine. The console checks visibility first (department staff see only their
 department's tickets, and a ticket they may not see is "not found" to them) and
 passes the form's ``expected_version`` so a stale form fails with a conflict
 instead of overwriting a newer change.
+
+A conflict never eats what staff typed: the refusal names the changes the form
+missed (who did what, :meth:`TicketStore.changes_since`) and the version to
+apply the same input on, and the page shows the typed text again. Looking at
+contact details is audited but is no change (it does not move the version).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from bot.console import wording
 from bot.console.accounts import User
 from bot.console.core import (
     Console,
@@ -27,6 +33,7 @@ from bot.console.core import (
     call,
     console_of,
     flash,
+    flash_refusal,
     render,
     require_user,
 )
@@ -153,13 +160,58 @@ def _version(data: Mapping[str, Any]) -> int | None:
 async def perform(
     console: Console, user: User, number: str, name: str, data: Mapping[str, Any]
 ) -> TicketView:
-    """Run console action ``name`` on a ticket the user can see; raise :class:`Refused`."""
+    """Run console action ``name`` on a ticket the user can see; raise :class:`Refused`.
+
+    A conflict is raised with what the form missed (:func:`conflict`).
+    """
     spec = ACTIONS.get(name)
     if spec is None:
         raise Refused(404, "unknown_action")
     view = await load_visible(console, user, number)
     values = _clean(data, spec.fields)
     version = _version(data)
+    try:
+        return await _perform(console, user, view, name, values, version)
+    except Refused as refusal:
+        if refusal.code != "conflict":
+            raise
+        raise await conflict(console, user, view.number, name, version, refusal) from refusal
+
+
+async def conflict(
+    console: Console, user: User, number: str, name: str, version: int | None, refusal: Refused
+) -> Refused:
+    """A 409 that says who changed what since ``version``, and whether to apply again.
+
+    ``current_version`` is what the same input is applied on ("按最新版本提交");
+    ``can_retry`` is false when the action is no longer offered on the ticket as
+    it is now (someone else replied, transferred it …).
+    """
+    current = await call(console.store.get, number)
+    changes = (
+        await call(console.store.changes_since, number, version) if version is not None else []
+    )
+    lines = [wording.change_line(console.messages, e, console.store.tz) for e in changes]
+    return Refused(
+        409,
+        "conflict",
+        refusal.detail,
+        extra={
+            "current_version": current.version,
+            "changes": lines,
+            "can_retry": name in offered(current, user),
+        },
+    )
+
+
+async def _perform(
+    console: Console,
+    user: User,
+    view: TicketView,
+    name: str,
+    values: dict[str, str],
+    version: int | None,
+) -> TicketView:
     store, actor, n = console.store, user.actor, view.number
     if name == "dispatch":
         if not values["department"]:
@@ -264,22 +316,37 @@ async def ticket_context(console: Console, user: User, view: TicketView) -> dict
     }
 
 
+def _page(
+    request: Request, console: Console, context: dict[str, Any], status: int = 200, **extra: Any
+) -> Response:
+    return render(
+        request,
+        "ticket.html",
+        status=status,
+        departments=console.departments,
+        categories=console.categories,
+        draft=extra.pop("draft", {}),
+        problem=extra.pop("problem", None),
+        **extra,
+        **context,
+    )
+
+
 async def ticket_page(request: Request) -> Response:
     user = require_user(request)
     console = console_of(request)
     view = await load_visible(console, user, request.path_params["number"])
     context = await ticket_context(console, user, view)
-    return render(
-        request,
-        "ticket.html",
-        departments=console.departments,
-        categories=console.categories,
-        **context,
-    )
+    return _page(request, console, context)
 
 
 async def ticket_action(request: Request) -> Response:
-    """A plain HTML form (no JavaScript): act, then show the ticket again."""
+    """A plain HTML form (no JavaScript): act, then show the ticket again.
+
+    Refused, the ticket is shown as it is now with the typed input back in its
+    form (whose ``expected_version`` is now the current one: submitting again
+    applies it on the fresh version) and, for a conflict, what had changed.
+    """
     user = require_user(request)
     console = console_of(request)
     name = request.path_params["action"]
@@ -289,17 +356,27 @@ async def ticket_action(request: Request) -> Response:
     except Refused as refusal:
         if refusal.status in (404, 413):
             raise
-        flash(request, refusal.code, "error", refusal.detail)
+        flash_refusal(request, refusal)
         target = canonical_number(console, request.path_params["number"])
         view = await load_visible(console, user, target)
         context = await ticket_context(console, user, view)
-        return render(
+        spec = ACTIONS.get(name)
+        typed = {
+            field: str(form.get(field) or "")[: LIMITS.get(field, SHORT_MAX) * 2]
+            for field in (spec.fields if spec else ())
+        }
+        return _page(
             request,
-            "ticket.html",
+            console,
+            context,
             status=refusal.status,
-            departments=console.departments,
-            categories=console.categories,
-            **context,
+            draft={name: typed},
+            problem={
+                "action": name,
+                "code": refusal.code,
+                "message": console.explain(refusal),
+                **refusal.extra,
+            },
         )
     flash(request, f"done_{name}")
     return RedirectResponse(
@@ -329,15 +406,9 @@ async def reveal_contact(request: Request) -> Response:
     console = console_of(request)
     view = await load_visible(console, user, request.path_params["number"])
     contact = await call(console.store.contact, view.number, user.actor)
+    flash(request, "done_contact")
     context = await ticket_context(console, user, await call(console.store.get, view.number))
-    return render(
-        request,
-        "ticket.html",
-        departments=console.departments,
-        categories=console.categories,
-        contact=contact,
-        **context,
-    )
+    return _page(request, console, context, contact=contact)
 
 
 routes = [

@@ -77,6 +77,12 @@ STRICT_DUPLICATE_THRESHOLD = 0.85
 #: how many recent open tickets a new complaint is compared with
 DUPLICATE_CANDIDATES = 500
 DUPLICATE_KINDS = frozenset({"complaint", "report", "help", "emergency"})
+#: audit events that record a look (or a refused claim), not a change: they extend
+#: the chain like any event but leave ``version`` and ``updated_at`` alone, so a
+#: form opened before someone revealed the phone number still applies
+LOOKS = frozenset({Action.CONTACT_VIEWED, Action.CONTACT_SEARCHED, Action.CLAIM_REFUSED})
+#: times one event is re-chained onto a row that only gained events meanwhile
+RECHAIN_ATTEMPTS = 5
 
 _OTHER = tickets.alias("other")
 
@@ -321,48 +327,72 @@ class TicketStore:
         values: Mapping[str, Any] | None = None,
         now: datetime | None = None,
     ) -> Row:
-        """Apply ``values`` to the row and append the audit event, or raise ConflictError."""
+        """Apply ``values`` to the row and append the audit event, or raise ConflictError.
+
+        A change moves ``version`` on (what forms send back as ``expected_version``);
+        a look (:data:`LOOKS`) only extends the chain. The row is updated ``WHERE
+        version = :v AND event_count = :n``: when only looks came in between (same
+        version, more events), nothing the caller read has changed, so the event is
+        chained again onto the newer head instead of failing the caller's action.
+        """
         at = _to_db(now or self._now())
-        mask = self._masker(row)
-        from_status = row.status
-        to_status = (to or Status(row.status)).value
-        chained, content = split_content(_mask_deep(dict(payload or {}), mask), self.audit_key)
-        event = {
-            "ticket_id": row.id,
-            "seq": row.event_count + 1,
-            "action": action.value,
-            "actor_role": actor.role.value,
-            "actor_name": self._actor_name(actor),
-            "actor_department": actor.department,
-            "at": at,
-            "from_status": from_status if action is not Action.CREATE else None,
-            "to_status": to_status,
-            "reason": mask(reason),
-            "payload": canonical_json(chained),
-            "content": content,
-            "prev_hash": row.last_event_hash,
-        }
-        changes = dict(values or {})
-        search = self._search_text(row, changes, mask)
-        if search is not None:
-            changes["search_text"] = search
-        changes.update(status=to_status, version=row.version + 1, updated_at=at)
-        # every field as this event leaves the row, under the chain (audit.snapshot)
-        event["state"] = canonical_json(snapshot(self.audit_key, {**row._mapping, **changes}))
-        event["hash"] = event_hash(row.number, event, row.last_event_hash, self.audit_key)
-        changes.update(event_count=row.event_count + 1, last_event_hash=event["hash"])
-        pending = _PENDING_HEADS.get()
-        if pending is not None:
-            pending.append((row.number, event["seq"], event["hash"]))
-        result = conn.execute(
-            update(tickets)
-            .where(and_(tickets.c.id == row.id, tickets.c.version == row.version))
-            .values(**changes)
-        )
-        if result.rowcount != 1:
-            actual = conn.execute(select(tickets.c.version).where(tickets.c.id == row.id)).scalar()
+        look = action in LOOKS
+        for _attempt in range(RECHAIN_ATTEMPTS):
+            mask = self._masker(row)
+            from_status = row.status
+            to_status = row.status if look else (to or Status(row.status)).value
+            chained, content = split_content(
+                _mask_deep(dict(payload or {}), mask), self.audit_key
+            )
+            event = {
+                "ticket_id": row.id,
+                "seq": row.event_count + 1,
+                "action": action.value,
+                "actor_role": actor.role.value,
+                "actor_name": self._actor_name(actor),
+                "actor_department": actor.department,
+                "at": at,
+                "from_status": from_status if action is not Action.CREATE else None,
+                "to_status": to_status,
+                "reason": mask(reason),
+                "payload": canonical_json(chained),
+                "content": content,
+                "prev_hash": row.last_event_hash,
+            }
+            changes = dict(values or {})
+            search = self._search_text(row, changes, mask)
+            if search is not None:
+                changes["search_text"] = search
+            if not look:
+                changes.update(status=to_status, version=row.version + 1, updated_at=at)
+            # every field as this event leaves the row, under the chain (audit.snapshot)
+            event["state"] = canonical_json(snapshot(self.audit_key, {**row._mapping, **changes}))
+            event["hash"] = event_hash(row.number, event, row.last_event_hash, self.audit_key)
+            changes.update(event_count=row.event_count + 1, last_event_hash=event["hash"])
+            result = conn.execute(
+                update(tickets)
+                .where(
+                    and_(
+                        tickets.c.id == row.id,
+                        tickets.c.version == row.version,
+                        tickets.c.event_count == row.event_count,
+                    )
+                )
+                .values(**changes)
+            )
+            if result.rowcount == 1:
+                break
+            fresh = conn.execute(select(tickets).where(tickets.c.id == row.id)).one()
+            if not look and fresh.version != row.version:
+                raise ConflictError(
+                    messages.CONFLICT.format(
+                        number=row.number, expected=row.version, actual=fresh.version
+                    )
+                )
+            row = fresh  # only events were added (or this is a look): chain onto the new head
+        else:
             raise ConflictError(
-                messages.CONFLICT.format(number=row.number, expected=row.version, actual=actual)
+                messages.CONFLICT.format(number=row.number, expected=row.version, actual="?")
             )
         try:
             conn.execute(insert(events).values(**event))
@@ -370,6 +400,9 @@ class TicketStore:
             raise ConflictError(
                 messages.CONFLICT.format(number=row.number, expected=row.version, actual="?")
             ) from exc
+        pending = _PENDING_HEADS.get()
+        if pending is not None:
+            pending.append((row.number, event["seq"], event["hash"]))
         return conn.execute(select(tickets).where(tickets.c.id == row.id)).one()
 
     def _actor_name(self, actor: Actor) -> str:
@@ -998,6 +1031,57 @@ class TicketStore:
             }
             for e in rows
         ]
+
+    def changes_since(self, number: str, version: int) -> list[dict[str, Any]]:
+        """The changes a form opened at ``version`` has not seen, oldest first.
+
+        Entries are :meth:`history` entries, plus ``version`` (the ticket's version
+        after the event). An event's keyed snapshot (``state``) holds a digest of
+        every field, the version among them: the events newer than ``version`` are
+        found by comparing that digest, exactly, without storing versions twice.
+        Looks (:data:`LOOKS`) that did not move the version are left out.
+        """
+        with self._read() as conn:
+            row = self._load(conn, number)
+            if row.version <= version:
+                return []
+            digests = {
+                snapshot(self.audit_key, {"version": v})["version"]: v
+                for v in range(max(version, 0), row.version + 1)
+            }
+            newer: list[tuple[int, Row]] = []
+            for event in conn.execute(
+                select(events).where(events.c.ticket_id == row.id).order_by(events.c.seq.desc())
+            ):
+                state = json.loads(event.state) if event.state else {}
+                after = digests.get(state.get("version", ""))
+                if after is None or after <= version:
+                    break
+                newer.append((after, event))
+        newer.reverse()
+        found, seen = [], version
+        for after, event in newer:
+            if after > seen or event.action not in {a.value for a in LOOKS}:
+                found.append(
+                    {
+                        "seq": event.seq,
+                        "version": after,
+                        "action": event.action,
+                        "actor_role": event.actor_role,
+                        "actor_name": event.actor_name,
+                        "actor_department": event.actor_department,
+                        "at": _aware(event.at).isoformat(),  # type: ignore[union-attr]
+                        "from_status": event.from_status,
+                        "to_status": event.to_status,
+                        "reason": event.reason,
+                        "payload": {
+                            **decode_payload(event.payload),
+                            **decode_payload(event.content or ""),
+                        },
+                    }
+                )
+            seen = after
+        return found
 
     def contact(self, number: str, actor: Actor) -> Contact:
         """Decrypted contact details for staff calling back; the access itself is audited."""

@@ -13,6 +13,17 @@
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var charts = [];
 
+  function flash(text, kind) {
+    var box = document.getElementById("flash");
+    if (!box || !text) return;
+    var div = document.createElement("div");
+    div.className = "flash " + kind;
+    var p = document.createElement("p");
+    p.textContent = text;
+    div.appendChild(p);
+    box.replaceChildren(div);
+  }
+
   function make(el, option) {
     var chart = echarts.init(el, null, { renderer: "canvas" });
     chart.setOption(Object.assign({ animation: false, tooltip: { trigger: "axis" } }, option));
@@ -20,8 +31,24 @@
     el.dataset.drawn = "1";
   }
 
+  /* series named for people (data-labels: code -> name, e.g. webchat -> 网页);
+     series of one name are added up, as in the table beside the chart */
+  function named(v, labels) {
+    if (!labels) return v.series;
+    var byName = {}, order = [];
+    v.series.forEach(function (s) {
+      var name = labels[s.name] || s.name;
+      if (!byName[name]) { byName[name] = { name: name, counts: s.counts.map(function () { return 0; }), total: 0 }; order.push(byName[name]); }
+      s.counts.forEach(function (n, i) { byName[name].counts[i] += n; });
+      byName[name].total += s.total;
+    });
+    return order.sort(function (a, b) { return b.total - a.total; });
+  }
+
   function volume(el, v) {
-    var top = v.series.slice(0, 8);
+    var labels = null;
+    try { labels = el.dataset.labels ? JSON.parse(el.dataset.labels) : null; } catch (err) { labels = null; }
+    var top = named(v, labels).slice(0, 8);
     make(el, {
       legend: { type: "scroll", top: 0 },
       grid: { left: 40, right: 16, top: 36, bottom: 28 },
@@ -81,7 +108,11 @@
         button.replaceWith(document.createTextNode(root.dataset.msgAck));
       } else {
         button.disabled = false;
+        r.json().then(function (j) { flash(j.message, "error"); }, function () {});
       }
+    }, function () {
+      button.disabled = false;
+      flash(document.body.dataset.msgNetwork, "error");
     });
   });
 })();
