@@ -85,6 +85,8 @@ TEXTS = {
     "handed_back": "已交还机器人。",
     "closed": "会话已结束。",
     "failed": "消息没有送达市民",
+    "routed": "已转给部门，部门的在线会话里也能看到。",
+    "bad_department": "没有这个部门。",
 }
 
 
@@ -262,6 +264,8 @@ async def page(request: Request) -> Response:
         poll=POLL_SECONDS,
         wait_minutes=console.settings.handoff_wait_minutes,
         can_serve=user.role in SERVING_ROLES,
+        can_route=user.role in OVERRIDE_ROLES,
+        departments=console.departments,
         texts=TEXTS,
     )
 
@@ -392,6 +396,24 @@ async def _end(request: Request, reason: str) -> Response:
     return _answer(request, ended.id, reason, data={"delivery_error": error})
 
 
+async def route(request: Request) -> Response:
+    """转部门: the centre shows a session to a department (its staff may then take it)."""
+    user = require_user(request)
+    console = console_of(request)
+    session_id = request.path_params["session_id"]
+    try:
+        if user.role not in OVERRIDE_ROLES:
+            raise LiveRefused(403, "forbidden")
+        session = await _session(console, user, session_id)
+        department = str((await _form(request)).get("department") or "").strip() or None
+        if department is not None and department not in console.departments:
+            raise LiveRefused(422, "bad_department", department)
+        await _call(live_of(console).route, session.id, department, user.username)
+    except LiveRefused as exc:
+        return _refused(request, session_id, exc)
+    return _answer(request, session.id, "routed")
+
+
 async def hand_back(request: Request) -> Response:
     return await _end(request, "handed_back")
 
@@ -486,10 +508,12 @@ routes = [
     Route("/live/{session_id}/send", send, methods=["POST"]),
     Route("/live/{session_id}/hand_back", hand_back, methods=["POST"]),
     Route("/live/{session_id}/close", close, methods=["POST"]),
+    Route("/live/{session_id}/route", route, methods=["POST"]),
     Route("/live/{session_id}/resend/{message_id}", resend, methods=["POST"]),
     Route("/api/live/{session_id}/take", take, methods=["POST"]),
     Route("/api/live/{session_id}/send", send, methods=["POST"]),
     Route("/api/live/{session_id}/hand_back", hand_back, methods=["POST"]),
     Route("/api/live/{session_id}/close", close, methods=["POST"]),
+    Route("/api/live/{session_id}/route", route, methods=["POST"]),
     Route("/api/live/{session_id}/resend/{message_id}", resend, methods=["POST"]),
 ]

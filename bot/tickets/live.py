@@ -403,6 +403,18 @@ class LiveStore:
             self._insert_message(conn, session_id, "system", f"{by}: {reason}", now)
             return self._session(conn, self._row(conn, session_id), messages=False)
 
+    def route(self, session_id: int, department: str | None, by: str) -> LiveSession:
+        """转部门: show an open session in a department's queue too (None: the centre only)."""
+        now = self._now()
+        with self._write() as conn:
+            row = self._row(conn, session_id)
+            if row.status not in OPEN:
+                raise IllegalTransition("the session has ended / 会话已结束")
+            self._touch(conn, row, now, department=department)
+            note = f"{by} 转给 {department}" if department else f"{by} 收回中心"
+            self._insert_message(conn, session_id, "system", note, now)
+            return self._session(conn, self._row(conn, session_id), messages=False)
+
     def end_callback(self, session_id: int, number: str) -> None:
         """The call-back ticket filed for an expired session."""
         with self._write() as conn:

@@ -167,3 +167,18 @@ def test_a_seat_idle_for_long_ends_before_rasa_forgets_the_conversation(
     assert asyncio.run(lapse_idle(console)) == [session.id]
     assert live.get(session.id).end_reason == "lapsed"
     assert rasa.intents() == ["EXTERNAL_live_ended"]
+
+
+def test_the_centre_passes_a_session_to_a_department(live_app: Any, live: LiveStore) -> None:
+    session = _open(live)
+    disp, env1 = login(live_app, "disp"), login(live_app, "env1")
+    assert env1.api("GET", "/api/live").json()["sessions"] == []
+    assert env1.api("POST", f"/api/live/{session.id}/route",
+                    json={"department": ENV}).status_code == 403
+    refused = disp.api("POST", f"/api/live/{session.id}/route", json={"department": "不存在的局"})
+    assert refused.status_code == 422 and live.get(session.id).department is None
+    assert disp.api("POST", f"/api/live/{session.id}/route", json={"department": ENV}).json()["ok"]
+    assert [s["id"] for s in env1.api("GET", "/api/live").json()["sessions"]] == [session.id]
+    assert env1.api("POST", f"/api/live/{session.id}/take").status_code == 200
+    assert "转部门" in disp.client.get(f"/live?s={session.id}").text
+    assert "转部门" not in env1.client.get(f"/live?s={session.id}").text

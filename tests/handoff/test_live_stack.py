@@ -304,11 +304,26 @@ def browser() -> Iterator[Any]:
 WIDGET = "document.querySelector('#citizenbot-webchat').shadowRoot"
 
 
+def _side_by_side(context: Any, target: Path, *images: Path) -> None:
+    """One picture of what the citizen and the member of staff see at the same moment."""
+    import base64
+
+    tags = "".join(
+        f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
+        for p in images)
+    page = context.new_page()
+    page.set_viewport_size({"width": 1720, "height": 1020})
+    page.set_content(f'<body style="margin:0;display:flex;gap:16px;align-items:flex-start;'
+                     f'background:#555;padding:8px">{tags}</body>')
+    page.screenshot(path=str(target))
+    page.close()
+
+
 @pytest.mark.browser
 def test_widget_and_console_side_by_side_in_chromium(system: dict, browser: Any) -> None:
     stack, base, live = system["stack"], system["base"], system["live"]
     citizen = browser.new_context(locale="zh-CN", viewport={"width": 480, "height": 820})
-    seat = browser.new_context(locale="zh-CN", viewport={"width": 1200, "height": 820})
+    seat = browser.new_context(locale="zh-CN", viewport={"width": 1200, "height": 1000})
     try:
         widget = citizen.new_page()
         widget.goto(f"{stack.rasa_url}/webchat/demo.html")
@@ -364,7 +379,10 @@ def test_widget_and_console_side_by_side_in_chromium(system: dict, browser: Any)
         wait_bot("人工客服：您好，请带身份证、借款合同和近期还款明细。")
         console.locator("#live-messages li.speaker-staff .delivery-sent").first.wait_for()
         widget.screenshot(path=str(SHOTS / "01-widget-live.png"))
-        console.screenshot(path=str(SHOTS / "02-console-live.png"), full_page=True)
+        console.evaluate("window.scrollTo(0, 0)")
+        console.screenshot(path=str(SHOTS / "02-console-live.png"))
+        _side_by_side(seat, SHOTS / "00-side-by-side.png",
+                      SHOTS / "01-widget-live.png", SHOTS / "02-console-live.png")
 
         console.get_by_role("button", name="交还机器人").click()
         wait_bot("继续为您服务")

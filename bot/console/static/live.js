@@ -152,6 +152,7 @@
     show(document.querySelector(".take-form"), s.status === "waiting");
     show(document.querySelector(".send-form"), s.status === "taken" && s.taken_by === me);
     show(document.querySelector(".end-forms"), s.status !== "ended");
+    show(document.querySelector(".route-form"), s.status !== "ended");
   }
 
   function refreshSession() {
@@ -180,6 +181,8 @@
     event.preventDefault();
     var button = form.querySelector("button");
     var data = {};
+    var select = form.querySelector("select");
+    if (select) data[select.name] = select.value;
     var textarea = form.querySelector("textarea");
     if (textarea) {
       data.text = textarea.value;
