@@ -122,6 +122,17 @@ def citizen_request(tracker: Tracker) -> str:
     return ""
 
 
+def attachment_lines(tracker: Tracker) -> str:
+    """Pictures and files the channel passed along (WeChat images), as lines for staff."""
+    found = (tracker.latest_message.get("metadata") or {}).get("attachments") or []
+    lines = []
+    for item in found:
+        if isinstance(item, dict) and (item.get("url") or item.get("media_id")):
+            kind = {"image": "图片"}.get(str(item.get("type")), "附件")
+            lines.append(f"\n[{kind}] {item.get('url') or item.get('media_id')}")
+    return "".join(lines)
+
+
 def _session_of(tracker: Tracker) -> LiveSession | None:
     try:
         return live().current(tracker.sender_id)
@@ -301,6 +312,7 @@ def live_message(
     intent = str((tracker.latest_message.get("intent") or {}).get("name") or "")
     events: list[EventType] = []
     danger = danger_of(tracker)
+    kept = text + attachment_lines(tracker)  # what staff see: a picture's link too
     if danger is not None or intent == "emergency":
         # the numbers to call first, whoever is (or is not) at the other end
         events += handle_emergency(dispatcher, tracker, danger)
@@ -348,7 +360,7 @@ def live_message(
         first = not any(
             m.speaker == "citizen" and m.flag != "before" for m in live().get(session.id).messages
         )
-        live().record(session.id, "citizen", text or "（空消息）", flag=flag)
+        live().record(session.id, "citizen", kept or "（空消息）", flag=flag)
         if flag:
             numbers = [e.get("value") for e in events if e.get("name") == "last_ticket"]
             note = "已提示市民拨打紧急电话" + (f"，登记工单 {numbers[0]}" if numbers else "")

@@ -157,6 +157,10 @@ def test_citizen_messages_go_to_staff_and_danger_still_comes_first(
     chat.append(user("还要带户口本吗", "inquire"))
     assert run(live_actions.ActionLiveMessage(), tracker(chat, slots))[0] == []
     live.take(session.id, "disp")
+    picture = {"type": "image", "media_id": "m1", "url": "https://mmbiz.qpic.cn/x.jpg"}
+    chat.append(user("[图片]", "nlu_fallback", metadata={"attachments": [picture]}))
+    assert run(live_actions.ActionLiveMessage(), tracker(chat, slots))[0] == []
+    assert live.get(session.id).messages[-1].text == "[图片]\n[图片] https://mmbiz.qpic.cn/x.jpg"
     chat.append(user("楼下着火了！", "emergency"))
     messages, events = run(live_actions.ActionLiveMessage(), tracker(chat, slots))
     assert responses(messages)[0] == "utter_emergency_fire"  # the number to call, first
