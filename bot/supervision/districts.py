@@ -43,6 +43,7 @@ NATIONAL_CHARS = 400
 CACHE_SIZE = 50_000
 
 log = logging.getLogger(__name__)
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,9 @@ class DistrictTable:
         if self.national is None:
             return None
         text = text[:NATIONAL_CHARS]
-        if text in self._cache:
-            return self._cache[text]
+        cached = self._cache.get(text, _MISSING)  # one look-up: another thread may clear it
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
         place = self.national.resolve(text, self.home)
         label = self.national.label(place, self.home) if place is not None else None
         # a home (or unsettled) 区县 the operator named: counted under the operator's name
