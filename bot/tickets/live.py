@@ -476,6 +476,26 @@ class LiveStore:
                 .values(expiry_attempts=live_sessions.c.expiry_attempts + 1)
             )
 
+    def purge(self, before: datetime) -> int:
+        """Delete the texts of sessions that ended before ``before``; returns sessions emptied.
+
+        The session rows stay (who took it, when, how it ended, the call-back
+        ticket) without the request; what people wrote goes. For the retention
+        run beside the tickets' purge (``TICKET_RETENTION_DAYS``).
+        """
+        with self._write() as conn:
+            ids = list(conn.execute(
+                select(live_sessions.c.id).where(
+                    and_(live_sessions.c.status == ENDED,
+                         live_sessions.c.ended_at < _db(before)))
+            ).scalars())
+            if not ids:
+                return 0
+            conn.execute(live_messages.delete().where(live_messages.c.session_id.in_(ids)))
+            conn.execute(update(live_sessions).where(live_sessions.c.id.in_(ids))
+                         .values(request_enc=None))
+            return len(ids)
+
     def citizen_lines(self, session_id: int) -> Iterator[str]:
         """What the citizen wrote during the session (not before it), oldest first."""
         for message in self.get(session_id).messages:

@@ -107,3 +107,16 @@ def test_listing_by_department(live: LiveStore) -> None:
     assert [s.id for s in live.listing()] == [routed.id]
     recent = datetime.now(timezone.utc) - timedelta(hours=1)
     assert [s.id for s in live.listing(ended_since=recent)] == [routed.id, centre.id]
+
+
+def test_purge_removes_what_people_wrote_in_ended_sessions(store: TicketStore) -> None:
+    now = [datetime(2026, 12, 3, 2, 0, tzinfo=timezone.utc)]
+    live = LiveStore(store.with_clock(lambda: now[0]))
+    old = live.open("rest:old", "rest", "低保", wait_minutes=5, history=HISTORY)
+    live.end(old.id, "closed", "disp")
+    still_open = live.open("rest:open", "rest", "公积金", wait_minutes=5, history=HISTORY)
+    now[0] += timedelta(days=400)
+    assert live.purge(now[0] - timedelta(days=365)) == 1
+    assert live.get(old.id).messages == [] and live.get(old.id).request == ""
+    assert live.get(old.id).end_reason == "closed"
+    assert len(live.get(still_open.id).messages) == 3
