@@ -118,8 +118,12 @@ class Stack:
                 self.process.wait()
 
     def log(self, tail: int | None = 6000) -> str:
-        """What the system printed: the last ``tail`` characters (error messages), or all."""
+        """What the system printed on its terminal, then what its processes wrote to
+        ``var/log/citizenbot.log``: the last ``tail`` characters (errors), or all."""
         text = self.log_path.read_text(errors="replace") if self.log_path else ""
+        processes = self.var_dir / "log" / "citizenbot.log"
+        if processes.exists():
+            text += processes.read_text(errors="replace")
         return text[-tail:] if tail else text
 
     def say(self, sender: str, message: str, **extra: Any) -> list[dict[str, Any]]:
