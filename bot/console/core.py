@@ -222,18 +222,22 @@ def flash(
     explained with its parameters); otherwise the page words ``code`` itself.
     """
     items = list(request.session.get("flash", []))[-4:]
-    items.append({"code": code, "kind": kind, "detail": detail[:300], "text": text[:600]})
+    items.append({"code": code, "kind": kind, "detail": detail[:300], "text": text[:200]})
     request.session["flash"] = items
 
 
 def flash_refusal(request: Request, refusal: Refused) -> None:
-    flash(
-        request,
-        refusal.code,
-        "error",
-        refusal.detail,
-        text=console_of(request).explain(refusal),
+    """A refusal shown on the page this request renders (not kept in the session cookie)."""
+    shown = list(getattr(request.state, "flashes", []))
+    shown.append(
+        {
+            "code": refusal.code,
+            "kind": "error",
+            "detail": refusal.detail[:300],
+            "text": console_of(request).explain(refusal),
+        }
     )
+    request.state.flashes = shown
 
 
 def _worded(console: Console, item: dict[str, Any]) -> dict[str, Any]:
@@ -252,6 +256,7 @@ def _worded(console: Console, item: dict[str, Any]) -> dict[str, Any]:
 def render(request: Request, name: str, status: int = 200, **context: Any) -> Any:
     console = console_of(request)
     flashes = request.session.pop("flash", []) if "session" in request.scope else []
+    flashes = [*flashes, *getattr(request.state, "flashes", [])]
     flashes = [_worded(console, f) for f in flashes if isinstance(f, dict)]
     base = {
         "user": user_of(request),
