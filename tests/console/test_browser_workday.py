@@ -121,6 +121,9 @@ def test_staff_reveal_the_phone_then_start_note_and_reply_without_a_conflict(
     page.locator(f"[data-phone-for='{view.number}']", has_text="13812345678").wait_for()
     staff.notice("done_contact")
     assert store.history(view.number)[-1]["action"] == "contact_viewed"
+    page.evaluate("window.dispatchEvent(new Event('focus'))")  # the page asks: changed?
+    page.wait_for_timeout(1000)
+    assert page.locator("#ticket-changed").is_hidden()  # a look is no change
     staff.shot("20-phone-revealed")
 
     # the forms drawn before the reveal still apply: no reload, no 409
@@ -169,6 +172,11 @@ def test_a_real_conflict_keeps_the_reply_and_applies_it_on_the_fresh_version(
     colleague.page.fill(".note-form textarea[name=text]", "市民下午两点后在家")
     colleague.page.click(".note-form button[type=submit]")
     colleague.notice("done_note")
+
+    # my page notices when I come back to it (and every 30 s)
+    me.page.evaluate("window.dispatchEvent(new Event('focus'))")
+    me.page.locator("#ticket-changed").wait_for()
+    assert me.page.inner_text("#ticket-changed").startswith(M["ticket.changed"])
 
     me.page.click(".reply-form button[type=submit]")
     box = me.page.locator(".reply-form .problem.conflict")

@@ -8,7 +8,8 @@
  * - what is typed into those forms is kept in sessionStorage (per user, per
  *   form) until it was sent, so a reload or a conflict never loses it;
  * - "show full number" buttons fetch the (audited) contact details;
- * - list pages ask the API every 30 s whether the list changed;
+ * - list pages ask the API every 30 s whether the list changed, a ticket page
+ *   whether the ticket did (and offers a reload that keeps what was typed);
  * - the upload form streams the raw file with a progress bar.
  * Every text shown comes from the server (API messages or data attributes):
  * citizens' text is only ever set with textContent, never as HTML.
@@ -242,6 +243,30 @@
       xhr.send(file);
     }
   });
+
+  /* ticket page: has someone changed the ticket since it was drawn? (every 30 s and
+     whenever the tab comes back to the front): say so before a form is refused */
+  var ticket = document.querySelector(".ticket-page[data-version]");
+  var changedBar = document.getElementById("ticket-changed");
+  if (ticket && changedBar) {
+    var checkTicket = function () {
+      if (document.hidden || !changedBar.hidden) return;
+      fetch("/api/tickets/" + encodeURIComponent(ticket.dataset.number),
+            { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (j) {
+          if (j && typeof j.version === "number" && String(j.version) !== ticket.dataset.version) {
+            changedBar.hidden = false;
+          }
+        })
+        .catch(function () {});
+    };
+    window.setInterval(checkTicket, 30000);
+    window.addEventListener("focus", checkTicket);
+    changedBar.addEventListener("click", function (e) {
+      if (e.target.tagName === "A") { e.preventDefault(); window.location.reload(); }
+    });
+  }
 
   /* list pages: has the list changed since it was drawn? */
   var refresh = document.querySelector("[data-refresh]");
