@@ -1,7 +1,7 @@
 """The state machine of a ticket: the only place transitions and rights are defined.
 
 受理 received → 派单 dispatched → 办理 in_progress → 答复 replied → 回访 follow_up →
-办结 closed, with reopen (回访不满意), transfer (转派) and return (退回), merge
+办结 closed, with the centre's 直接答复 (received → replied), reopen (回访不满意), transfer (转派) and return (退回), merge
 (合并) and 督办 escalation. The store asks :func:`check` before every change, so
 a new rule is added here and nowhere else.
 """
@@ -73,7 +73,9 @@ RULES: dict[Action, Rule] = {
     Action.CREATE: Rule(frozenset(), S.RECEIVED, frozenset({R.CITIZEN, R.SYSTEM, *CENTRE})),
     Action.DISPATCH: Rule(frozenset({S.RECEIVED}), S.DISPATCHED, frozenset({R.SYSTEM, *CENTRE})),
     Action.START: Rule(frozenset({S.DISPATCHED}), S.IN_PROGRESS, STAFF),
-    Action.REPLY: Rule(frozenset({S.DISPATCHED, S.IN_PROGRESS}), S.REPLIED, STAFF),
+    # 直接答复: the centre answers what it can itself (a call-back, a policy question)
+    # without dispatching it; department staff reach only their department's tickets
+    Action.REPLY: Rule(frozenset({S.RECEIVED, S.DISPATCHED, S.IN_PROGRESS}), S.REPLIED, STAFF),
     Action.FOLLOW_UP: Rule(
         frozenset({S.REPLIED}), S.FOLLOW_UP, frozenset({R.CITIZEN, R.SYSTEM, *CENTRE})
     ),

@@ -1663,8 +1663,9 @@ class TicketStore:
         chain (whose free text lives beside it and is emptied here: the chain
         covers only its HMAC, so it stays verifiable) and, when ``place_label``
         is given, a coarse label for the place (the district, for statistics).
-        Routing corrections lose their text; resolved contacts and Rasa
-        conversations older than the cutoff are emptied and deleted as well.
+        Routing corrections lose their text; resolved contacts, Rasa
+        conversations and the texts of live sessions (在线会话) that ended
+        before the cutoff are emptied and deleted as well.
         """
         actor = actor or Actor.system()
         days = self.settings.ticket_retention_days if days is None else days
@@ -1715,6 +1716,9 @@ class TicketStore:
                 .values(summary="", source=None, agent=None)
             )
         self.purge_conversations(now - timedelta(days=days))
+        from bot.tickets.live import LiveStore  # live sessions stand on this store
+
+        LiveStore(self).purge(now - timedelta(days=days))
         return purged
 
     @staticmethod

@@ -116,7 +116,8 @@ def test_purge_removes_what_people_wrote_in_ended_sessions(store: TicketStore) -
     live.end(old.id, "closed", "disp")
     still_open = live.open("rest:open", "rest", "公积金", wait_minutes=5, history=HISTORY)
     now[0] += timedelta(days=400)
-    assert live.purge(now[0] - timedelta(days=365)) == 1
+    # the retention run (citizenbot tickets purge) empties them with the tickets
+    live.store.purge(days=365)
     assert live.get(old.id).messages == [] and live.get(old.id).request == ""
     assert live.get(old.id).end_reason == "closed"
     assert len(live.get(still_open.id).messages) == 3

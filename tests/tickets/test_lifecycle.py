@@ -279,3 +279,17 @@ def test_working_day_helper_for_actions() -> None:
     from bot.tickets.calendar import is_working_day
 
     assert is_working_day(date(2026, 2, 14)) and not is_working_day(date(2026, 10, 2))
+
+
+def test_the_centre_answers_a_call_back_itself_without_dispatching_it(
+    store: TicketStore,
+) -> None:
+    """直接答复: a call-back (转人工 out of hours) needs no department to be answered."""
+    ticket = store.create(complaint(kind="callback", category=None, category_confidence=None,
+                                    summary="想问一下社保卡丢了怎么补办"))
+    assert ticket.status is Status.RECEIVED and ticket.department is None
+    with pytest.raises(PermissionDenied):  # no department's staff may touch it yet
+        store.reply(ticket.number, "已电话答复", ENV_STAFF)
+    replied = store.reply(ticket.number, "已电话答复：带身份证到社保窗口补办", DISPATCHER)
+    assert replied.status is Status.REPLIED and replied.reply
+    assert store.request_follow_up(ticket.number, DISPATCHER).status is Status.FOLLOW_UP
