@@ -12,12 +12,17 @@ Features, each view tf-idf weighted (sublinear tf) and l2-normalised:
 * words: jieba tokens and token bigrams, with ``^``/``$`` marking the start and the
   end of the message, so "好" alone (affirm) differs from "好的谢谢" (thank);
 * characters: 1–3 grams of ``^text$``, which carry unseen compounds (幸福里小区) and
-  typos that jieba cuts differently.
+  typos that jieba cuts differently;
+* characters inside words: 1–2 grams of each jieba word padded with a boundary mark
+  (`` 停``, ``停止``, ``止 ``), so the model knows which characters start or end a
+  word: 停 as a word of its own (cancel) differs from 停 inside 停电 (a complaint),
+  and an unseen word still shares its first and last characters with known ones.
 
-Classifier: an NB-SVM (one-vs-rest linear SVMs on features scaled by each class's
-naive-Bayes log-count ratio, Wang & Manning 2012), the machinery measured best for
-department routing (:mod:`nlu.routing`). The ratio is folded into the stored
-coefficients, so prediction is one sparse dot product per view.
+Classifier: one multi-class linear SVM (Crammer & Singer: all intents' weights
+are fitted jointly, so each intent's score is trained against its nearest rivals
+rather than against all others lumped together; docs/nlu.md has the figures).
+The NB-SVM weighting of :mod:`nlu.routing` is still available (``nb_alpha``) with
+one-vs-rest SVMs; it was worse here. Prediction is one sparse dot product per view.
 
 Confidence: softmax of the decision values times a temperature fitted on
 out-of-fold decision values (minimum negative log-likelihood), so that
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,17 +45,18 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize_scalar
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from nlu.routing import _CharColumns, _WordColumns
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _META = "intents.json"
 _ARRAYS = "intents.npz"
 START, END = "^", "$"
-_VIEWS = ("words", "chars")
+_VIEWS = ("words", "chars", "wordchars")
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,11 @@ class IntentModelConfig:
     """Longest run of jieba tokens used as one feature (1 = words only)."""
     char_ngrams: tuple[int, int] = (1, 3)
     """Character n-gram lengths; at most 3 (they are looked up as packed integers)."""
+    word_chars: tuple[int, int] = (1, 2)
+    """Character n-gram lengths inside each jieba word, with word-boundary marks."""
     word_weight: float = 1.0
     char_weight: float = 2.0
+    word_char_weight: float = 1.0
     pos_feature: bool = True
     """One term per word for its part of speech in jieba's dictionary."""
     length_feature: bool = True
@@ -74,6 +84,8 @@ class IntentModelConfig:
     svm_c: float = 1.0
     balanced: bool = False
     """Weigh each binary SVM's two sides equally (an intent against all others)."""
+    joint: bool = True
+    """One Crammer-Singer multi-class SVM instead of one-vs-rest (ignored with nb_alpha)."""
     calibration_folds: int = 3
     max_chars: int = 500
     """Longer messages are cut: a chat message this long is a story, its start decides."""
@@ -83,8 +95,9 @@ class IntentModelConfig:
     def from_dict(cls, raw: dict[str, Any]) -> IntentModelConfig:
         known = set(cls.__dataclass_fields__)
         values = {k: v for k, v in raw.items() if k in known}
-        if "char_ngrams" in values:
-            values["char_ngrams"] = tuple(values["char_ngrams"])
+        for key in ("char_ngrams", "word_chars"):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
 
@@ -94,6 +107,28 @@ def word_terms(tokens: Sequence[str], longest: int) -> list[str]:
     terms = words[1:-1] or [START + END]
     for n in range(2, longest + 1):
         terms.extend(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    return terms
+
+
+_BOUNDARY = " "
+
+
+def word_char_terms(tokens: Sequence[str], ngrams: tuple[int, int]) -> list[str]:
+    """Character n-grams inside each word, the word padded with a boundary mark.
+
+    The same n-grams as scikit-learn's ``char_wb`` analyzer, cut from jieba's
+    words instead of from whitespace: where a word starts and ends is what a
+    plain character n-gram of the message does not know.
+    """
+    terms: list[str] = []
+    low, high = ngrams
+    for token in tokens:
+        word = token.strip().lower()
+        if not word:
+            continue
+        padded = _BOUNDARY + word + _BOUNDARY
+        for n in range(low, min(high, len(padded)) + 1):
+            terms.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
     return terms
 
 
@@ -172,6 +207,7 @@ class IntentModel:
         return {
             "words": [self._words(text, t) for text, t in zip(texts, tokens, strict=True)],
             "chars": [char_text(t, self.config.max_chars) for t in texts],
+            "wordchars": [word_char_terms(t, self.config.word_chars) for t in tokens],
         }
 
     def _compile_lexicons(self) -> None:
@@ -180,12 +216,16 @@ class IntentModel:
         ]
 
     def _weight(self, view: str) -> float:
-        return self.config.word_weight if view == "words" else self.config.char_weight
+        return {
+            "words": self.config.word_weight,
+            "chars": self.config.char_weight,
+            "wordchars": self.config.word_char_weight,
+        }[view]
 
     def _fit_features(self, inputs: dict[str, list[Any]]) -> sparse.csr_matrix:
         blocks = []
         for view in _VIEWS:
-            if view == "words":
+            if view != "chars":
                 vec = TfidfVectorizer(analyzer=_identity, sublinear_tf=True,
                                       min_df=self.config.min_df)
             else:
@@ -199,10 +239,28 @@ class IntentModel:
     # -- training -------------------------------------------------------------------------
 
     def _fit_linear(self, x: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One NB-SVM score per label (see :meth:`nlu.routing.Router._fit_linear`)."""
+        """One linear score per label: joint multi-class SVM, or one-vs-rest (NB-)SVMs."""
         alpha = self.config.nb_alpha
         coef = np.zeros((len(self.labels), x.shape[1]))
         intercept = np.full(len(self.labels), -10.0)  # a label absent from a fold never wins
+        if self.config.joint and alpha <= 0:
+            present_labels = sorted(set(y))
+            svm = LinearSVC(C=self.config.svm_c, multi_class="crammer_singer",
+                            random_state=self.config.seed,
+                            class_weight="balanced" if self.config.balanced else None)
+            with warnings.catch_warnings():
+                # liblinear's Crammer-Singer solver returns a garbage iteration count,
+                # so scikit-learn warns of non-convergence after every fit
+                # (scikit-learn issue #34029); the fit itself is fine.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                svm.fit(x, y)
+            rows = np.searchsorted(self.labels, present_labels)
+            if len(present_labels) == 2:  # scikit-learn returns one row for two classes
+                coef[rows[1]], intercept[rows[1]] = svm.coef_[0], svm.intercept_[0]
+                intercept[rows[0]] = 0.0
+            else:
+                coef[rows], intercept[rows] = svm.coef_, svm.intercept_
+            return coef, intercept
         present = x.copy()
         present.data[:] = 1.0
         total = np.asarray(present.sum(axis=0)).ravel()
@@ -277,6 +335,7 @@ class IntentModel:
         self._lookup = {
             "words": _WordColumns(self._vocabularies["words"]),
             "chars": _CharColumns(self._vocabularies["chars"], self.config.char_ngrams),
+            "wordchars": _WordColumns(self._vocabularies["wordchars"]),
         }
         self._weights = np.ascontiguousarray(self._coef.T, dtype=np.float64)
         if self.config.pos_feature:
@@ -291,6 +350,7 @@ class IntentModel:
         inputs = {
             "words": self._words(text, tokens),
             "chars": char_text(text, self.config.max_chars),
+            "wordchars": word_char_terms(tokens, self.config.word_chars),
         }
         for view in _VIEWS:
             found = self._lookup[view](inputs[view])
