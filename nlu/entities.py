@@ -65,12 +65,72 @@ class EntityModelConfig:
     +0.014, place +0.03; swapping times and services too did not help (docs/nlu.md)."""
     use_intent: bool = True
     """Use the message's intent as a feature (gold in training, predicted in use)."""
+    composed_places: float = 0.3
+    """Share of the swapped places that are composed names (:func:`composed_place`):
+    a common word plus a place suffix and maybe a building, such as 幸福小区3号楼 or
+    团结村. Annotated places are mostly proper names jieba knows; composed ones teach
+    the CRF that 幸福 or 和平 before 小区 or 街道 is part of the place."""
+    place_suffixes: bool = True
+    """Features from :data:`PLACE_SUFFIXES`: how far the next place suffix starts and
+    the last one ended, so the first character of a name made of common words
+    (幸福 in 幸福小区3号楼) knows a 小区 follows, and 与 between two roads knows it
+    joins them."""
     seed: int = 42
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> EntityModelConfig:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+#: Words that end a place name or a part of one (road, estate, building, unit,
+#: village …). Longest first: at each character the longest one that starts there
+#: is used. Only the words' position is a feature, so a common word among them (路,
+#: 区, 号) is weighed by the CRF against its contexts, not trusted outright.
+PLACE_SUFFIXES: tuple[str, ...] = tuple(sorted({
+    "小区", "街道", "社区", "新村", "村", "组", "镇", "乡", "街", "路", "大道", "大街", "巷",
+    "弄", "胡同", "号楼", "号院", "栋", "幢", "座", "单元", "楼", "号", "室", "区", "县", "市",
+    "省", "州", "花园", "家园", "公寓", "广场", "大厦", "苑", "园", "府", "城", "庄", "湾",
+    "交叉口", "路口", "十字路口", "公园", "市场", "车站", "医院", "学校", "中学", "小学",
+    "大学", "中心", "菜场", "工业园", "开发区", "桥", "江", "河", "湖", "山",
+}, key=lambda w: (-len(w), w)))
+_SUFFIX_PATTERN = re.compile("|".join(re.escape(w) for w in PLACE_SUFFIXES))
+_CONNECTORS = frozenset("和与跟及同、")
+_SUFFIX_REACH = 6
+
+
+def _suffix_features(text: str) -> list[list[str]]:
+    """Per character: where the nearest place suffix lies ahead and behind.
+
+    ``sf>d``: a suffix starts d characters ahead (≤ 6), ``sfin=`` the character is in
+    one (its position B/I/E/S), ``sf<d``: one ended d characters before, ``cj``: a
+    connector (和, 与 …) right after one suffix with another shortly ahead — the
+    middle of "建设路与东湖路交叉口".
+    """
+    size = len(text)
+    found = [(m.start(), m.end()) for m in _SUFFIX_PATTERN.finditer(text)]
+    rows: list[list[str]] = [[] for _ in range(size)]
+    for start, end in found:
+        for i in range(start, end):
+            position = "S" if end - start == 1 else "B" if i == start else (
+                "E" if i == end - 1 else "I")
+            rows[i].append(f"sfin={position}")
+    ahead = [None] * size
+    behind = [None] * size
+    for start, end in found:
+        for i in range(max(0, start - _SUFFIX_REACH), start):
+            if ahead[i] is None:
+                ahead[i] = start - i
+        for i in range(end, min(size, end + _SUFFIX_REACH)):
+            behind[i] = i - end + 1
+    for i in range(size):
+        if ahead[i] is not None:
+            rows[i].append(f"sf>{ahead[i]}")
+        if behind[i] is not None:
+            rows[i].append(f"sf<{behind[i]}")
+        if text[i] in _CONNECTORS and behind[i] == 1 and ahead[i] is not None:
+            rows[i].append("cj")
+    return rows
 
 
 def _kind(char: str) -> str:
@@ -93,6 +153,7 @@ def char_features(
     window: int = 2,
     tags: dict[str, str] | None = None,
     intent: str | None = None,
+    place_suffixes: bool = False,
 ) -> list[list[str]]:
     """Features of every character of ``text``; ``tokens`` are jieba (start, end) spans.
 
@@ -100,9 +161,11 @@ def char_features(
     name, t time word, m numeral …), a hint for words no example contains.
     ``intent`` is the message's intent: the same word is an entity in one act and
     not in another (晚上 is when a complaint happened, but only a condition in a
-    suggestion and a greeting in 晚上好).
+    suggestion and a greeting in 晚上好). ``place_suffixes`` adds
+    :func:`_suffix_features`.
     """
     size = len(text)
+    suffixes = _suffix_features(text.lower()) if place_suffixes else None
     chars = ["<s>"] * window + list(text.lower()) + ["</s>"] * window
     kinds = [_kind(c) for c in text]
     word_of: list[tuple[str, str, int]] = [("", "S", 1)] * size
@@ -147,6 +210,8 @@ def char_features(
             features.append(f"k+{d}={kinds[i + d] if i + d < size else '$'}")
         if i > 0 and word_of[i - 1][1] in "ES":
             features.append(f"pw={word_of[i - 1][0]}" if position in "BS" else "pw-")
+        if suffixes is not None:
+            features.extend(suffixes[i])
         if i == 0:
             features.append("bos")
         if i == size - 1:
@@ -185,6 +250,31 @@ def spans_from_tags(tags: Sequence[str]) -> list[Span]:
 #: the entity whose values are swapped when augmenting
 SWAPPED = "place"
 
+#: Common words that Chinese estates, streets and villages are named after.
+_NAME_WORDS = (
+    "幸福", "和平", "建设", "光明", "团结", "胜利", "红星", "友谊", "解放", "人民", "新华",
+    "文化", "东方", "阳光", "金色", "锦绣", "富强", "民主", "振兴", "向阳", "前进", "长青",
+    "繁荣", "太平", "永安", "新民", "育才", "丰收", "朝阳", "紫薇", "桂花", "梧桐", "滨江",
+    "南湖", "东风", "青山", "花园", "星光", "美好", "吉祥",
+)
+_NAME_KINDS = (
+    ("小区", True), ("花园", True), ("家园", True), ("新村", True), ("公寓", True),
+    ("街道", False), ("社区", False), ("路", False), ("街", False), ("大道", False),
+    ("村", False), ("镇", False), ("里", True),
+)
+_BUILDINGS = ("{}号楼", "{}栋", "{}栋{}单元", "{}号楼{}单元", "{}号")
+
+
+def composed_place(rng: Any) -> str:
+    """A place name made of a common word and a suffix, maybe with its building."""
+    kind, buildings = rng.choice(_NAME_KINDS)
+    name = rng.choice(_NAME_WORDS) + kind
+    if buildings and rng.random() < 0.5:
+        name += rng.choice(_BUILDINGS).format(rng.randint(1, 20), rng.randint(1, 6))
+    elif kind in ("路", "街", "大道") and rng.random() < 0.3:
+        name += f"{rng.randint(1, 300)}号"
+    return name
+
 
 def _jieba_spans(text: str) -> list[tuple[int, int]]:
     import jieba
@@ -199,6 +289,7 @@ def _augmented(
     intents: Sequence[str | None],
     copies: int,
     seed: int,
+    composed: float = 0.0,
 ) -> tuple[list[str], list[Sequence[tuple[int, int]]], list[Sequence[Span]], list[str | None]]:
     """The examples plus ``copies`` variants of each annotated one, places swapped.
 
@@ -227,7 +318,12 @@ def _augmented(
                 pieces.append(text[cursor:start])
                 at += start - cursor
                 swap = entity == SWAPPED and values.get(entity)
-                value = rng.choice(values[entity]) if swap else text[start:end]
+                if not swap:
+                    value = text[start:end]
+                elif rng.random() < composed:
+                    value = composed_place(rng)
+                else:
+                    value = rng.choice(values[entity])
                 pieces.append(value)
                 new_spans.append((entity, at, at + len(value)))
                 at += len(value)
@@ -267,6 +363,34 @@ def word_tags(dictionaries: Path | None = None) -> dict[str, str]:
     return _WORD_TAGS
 
 
+_CROSSING = re.compile(r"(交叉口|十字路口|路口|交汇处|交界处)$")
+
+
+def join_crossings(
+    text: str, found: Sequence[tuple[str, int, int, float]]
+) -> list[tuple[str, int, int, float]]:
+    """Two places joined by one connector (和, 与 …) into a crossing are one place.
+
+    "建设路与东湖路交叉口" names one spot (the annotation rule of docs/nlu.md); the
+    CRF has seen 和 between roads but rarely 与, 跟 or 及, and then tags two places.
+    Only when the second place ends in 交叉口/路口/交汇处: "建设路和东湖路都堵" is two.
+    """
+    out: list[tuple[str, int, int, float]] = []
+    for entity, start, end, confidence in sorted(found, key=lambda f: f[1]):
+        if out:
+            last_entity, last_start, last_end, last_confidence = out[-1]
+            if (
+                entity == last_entity == SWAPPED
+                and start == last_end + 1
+                and text[last_end] in _CONNECTORS
+                and _CROSSING.search(text[start:end])
+            ):
+                out[-1] = (entity, last_start, end, min(confidence, last_confidence))
+                continue
+        out.append((entity, start, end, confidence))
+    return out
+
+
 class EntityModel:
     """Character-level CRF over BIO tags."""
 
@@ -289,7 +413,8 @@ class EntityModel:
         intents = intents if intents is not None else [None] * len(texts)
         if self.config.augment > 0:
             texts, tokens, spans, intents = _augmented(
-                texts, tokens, spans, intents, self.config.augment, self.config.seed
+                texts, tokens, spans, intents, self.config.augment, self.config.seed,
+                self.config.composed_places,
             )
         for text, token_spans, entity_spans, intent in zip(
             texts, tokens, spans, intents, strict=True
@@ -328,7 +453,7 @@ class EntityModel:
     ) -> list[list[str]]:
         return char_features(
             text, tokens, self.config.window, self._tags,
-            intent if self.config.use_intent else None,
+            intent if self.config.use_intent else None, self.config.place_suffixes,
         )
 
     def predict(
@@ -336,7 +461,8 @@ class EntityModel:
     ) -> list[tuple[str, int, int, float]]:
         """(entity, start, end, confidence) of each entity in ``text``.
 
-        The confidence is the mean marginal probability of the span's tags.
+        The confidence is the mean marginal probability of the span's tags; places
+        around a crossing are joined (:func:`join_crossings`).
         """
         if not text or self._tagger is None:
             return []
@@ -347,7 +473,7 @@ class EntityModel:
             marginals = [tagger.marginal(tags[i], i) for i in range(start, end)]
             confidence = math.fsum(marginals) / len(marginals)
             found.append((entity, start, end, confidence))
-        return found
+        return join_crossings(text, found)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)

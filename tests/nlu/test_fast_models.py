@@ -19,7 +19,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu import offdomain
 from nlu.components.normalizer import ChineseNormalizer, JiebaDictionaryTokenizer
-from nlu.entities import EntityModel, spans_from_tags
+from nlu.entities import EntityModel, join_crossings, spans_from_tags
 from nlu.intents import IntentModel, lexicon_regexes
 from tests.nlu.conftest import DICTIONARIES, RasaContext
 
@@ -83,6 +83,10 @@ def _entities(model: EntityModel, message: Message, intent: str) -> set[tuple[st
         ("西城区和平街道3号楼", "inform", ("place", "西城区和平街道3号楼")),
         ("东湖路和解放路交叉口的红绿灯坏了", "complain", ("place", "东湖路和解放路交叉口")),
         ("就在阳光花园3栋楼下", "inform", ("place", "阳光花园3栋")),
+        # names made of common words, in no example (issue 21)
+        ("幸福小区3号楼楼下天天有人烧烤", "complain", ("place", "幸福小区3号楼")),
+        ("红旗新村8栋2单元门口积水好几天了", "complain", ("place", "红旗新村8栋2单元")),
+        ("建设路与东湖路交叉口", "inform", ("place", "建设路与东湖路交叉口")),
         ("昨天晚上十点开始的", "inform", ("time", "昨天晚上十点")),
         ("我想问问居住证怎么续签", "inquire", ("service", "居住证")),
     ],
@@ -95,6 +99,16 @@ def test_entities_keep_their_whole_span(
     expected: tuple[str, str],
 ) -> None:
     assert expected in _entities(entity_model, head(text), intent)
+
+
+def test_two_roads_are_one_place_only_at_their_crossing() -> None:
+    text = "建设路和东湖路都堵了"
+    found = [("place", 0, 3, 0.9), ("place", 4, 7, 0.8)]
+    assert join_crossings(text, found) == found
+    crossing = "建设路与东湖路路口堵了"
+    assert join_crossings(crossing, [("place", 0, 3, 0.9), ("place", 4, 9, 0.8)]) == [
+        ("place", 0, 9, 0.8)
+    ]
 
 
 def test_a_greeting_has_no_time(
