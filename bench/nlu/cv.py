@@ -1,0 +1,156 @@
+"""Cross-validation of the intent model and the character CRF alone, in seconds.
+
+``citizenbot eval conversations`` measures the whole pipeline with Rasa's
+cross-validation (one Rasa training per fold, minutes, new folds each run). This
+script trains only :class:`nlu.intents.IntentModel` or :class:`nlu.entities.EntityModel`
+on the same examples (``data/nlu`` through the served normaliser and tokenizer), on
+several *seeded* 3-fold splits, so two configurations are compared on the same folds
+and the spread between seeds shows what is noise. Every choice in docs/nlu.md was
+measured with it; the folds are never used to pick examples.
+
+    .venv/bin/python -m bench.nlu.cv intents ['{"joint": false}'] [--seeds 0 1 2]
+    .venv/bin/python -m bench.nlu.cv entities ['{"place_suffixes": false}']
+
+Intents: macro-F1 of the arg-max intent (Rasa's figure also undoes the fallback).
+Entities: exact-span F1 over all entities and per type (stricter than Rasa's
+token-level report, so the figures are lower than those of ``eval conversations``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Example:
+    text: str
+    words: list[str]
+    spans: list[tuple[int, int]]
+    intent: str | None
+    entities: list[tuple[str, int, int]]
+
+
+def load_examples() -> tuple[list[Example], dict[str, str]]:
+    """data/nlu after the served normaliser and tokenizer, and the intent lexicons."""
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.nlu.constants import TOKENS_NAMES
+    from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from nlu.components.normalizer import ChineseNormalizer, JiebaDictionaryTokenizer
+    from nlu.intents import lexicon_regexes
+
+    storage = LocalModelStorage(Path(tempfile.mkdtemp(prefix="nlu-cv-")))
+    context = ExecutionContext(GraphSchema({}), "nlu-cv")
+    data = load_data(str(ROOT / "data" / "nlu"))
+    data = ChineseNormalizer.create({}, storage, Resource("n"), context).process_training_data(
+        data
+    )
+    config = {**JiebaDictionaryTokenizer.get_default_config(),
+              "dictionary_path": str(ROOT / "nlu" / "dictionaries")}
+    tokenizer = JiebaDictionaryTokenizer.create(config, storage, Resource("t"), context)
+    data = tokenizer.process_training_data(data)
+    examples = []
+    for message in data.training_examples:
+        if not message.get(TEXT):
+            continue
+        tokens = message.get(TOKENS_NAMES[TEXT]) or []
+        examples.append(Example(
+            text=message.get(TEXT),
+            words=[t.text for t in tokens],
+            spans=[(t.start, t.end) for t in tokens],
+            intent=message.get(INTENT),
+            entities=[(e["entity"], e["start"], e["end"]) for e in message.get(ENTITIES) or []],
+        ))
+    lexicons = lexicon_regexes(
+        {t["name"]: t["elements"] for t in data.lookup_tables
+         if isinstance(t.get("elements"), list)},
+        {r["name"]: r["pattern"] for r in data.regex_features},
+    )
+    return examples, lexicons
+
+
+def _folds(labels: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    splitter = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def intents_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+    from nlu.intents import IntentModel, IntentModelConfig
+
+    examples, lexicons = load_examples()
+    examples = [e for e in examples if e.intent]
+    y = np.asarray([e.intent for e in examples])
+    scores, confusions = [], Counter()
+    for seed in seeds:
+        predicted = np.empty(len(y), dtype=object)
+        for train, held in _folds(y, seed):
+            model = IntentModel(IntentModelConfig.from_dict(config)).fit(
+                [examples[i].text for i in train], [examples[i].words for i in train],
+                list(y[train]), lexicons,
+            )
+            for i in held:
+                predicted[i] = model.ranking(examples[i].text, examples[i].words)[0][0]
+        scores.append(float(f1_score(y, predicted, average="macro")))
+        confusions.update((a, b) for a, b in zip(y, predicted, strict=True) if a != b)
+    return {
+        "macro_f1_mean": round(float(np.mean(scores)), 4),
+        "macro_f1_per_seed": [round(s, 4) for s in scores],
+        "top_confusions": [f"{a} -> {b}: {n}" for (a, b), n in confusions.most_common(10)],
+    }
+
+
+def entities_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+    from nlu.entities import EntityModel, EntityModelConfig
+
+    examples, _ = load_examples()
+    y = np.asarray([e.intent or "" for e in examples])
+    counts: dict[str, list[int]] = {}
+    for seed in seeds:
+        for train, held in _folds(y, seed):
+            model = EntityModel(EntityModelConfig.from_dict(config)).fit(
+                [examples[i].text for i in train], [examples[i].spans for i in train],
+                [examples[i].entities for i in train], [examples[i].intent for i in train],
+            )
+            for i in held:
+                example = examples[i]
+                gold = set(example.entities)
+                found = {(e, s, x) for e, s, x, _ in
+                         model.predict(example.text, example.spans, example.intent)}
+                for kind in {"all"} | {e for e, _, _ in gold | found}:
+                    g = {s for s in gold if kind in ("all", s[0])}
+                    f = {s for s in found if kind in ("all", s[0])}
+                    tally = counts.setdefault(kind, [0, 0, 0])
+                    tally[0] += len(g & f)
+                    tally[1] += len(f)
+                    tally[2] += len(g)
+    return {kind: round(2 * hit / max(n_found + n_gold, 1), 4)
+            for kind, (hit, n_found, n_gold) in sorted(counts.items())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", choices=("intents", "entities"))
+    parser.add_argument("config", nargs="?", default="{}", help="JSON of config overrides")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    run = intents_cv if args.model == "intents" else entities_cv
+    print(json.dumps(run(json.loads(args.config), args.seeds), ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
