@@ -110,8 +110,8 @@ class ActionStartCase(Action):
             # Understood as a complaint or a request for help, but it names a fire,
             # a gas leak, a crime or an emergency: the number to call comes first,
             # and no form runs before it (the ticket is filed at once).
-            events = handle_emergency(dispatcher, tracker, danger)
-            return [*events, FollowupAction("action_listen")]
+            filed = handle_emergency(dispatcher, tracker, danger)
+            return [*filed, FollowupAction("action_listen")]
         intent = tracker.latest_message.get("intent", {}).get("name")
         kind = KIND_BY_INTENT.get(intent or "", "complaint")
         typed = not text.startswith("/")

@@ -167,7 +167,7 @@ def make_templates(timezone: str = "Asia/Shanghai") -> Jinja2Templates:
 
 
 def console_of(request: Request) -> Console:
-    return request.app.state.console  # type: ignore[no-any-return]
+    return request.app.state.console
 
 
 def user_of(request: Request) -> User | None:

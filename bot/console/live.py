@@ -100,7 +100,7 @@ def live_of(console: Console) -> LiveStore:
     found = console.extras.get("live")
     if found is None:
         found = console.extras["live"] = LiveStore(console.store)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _refusal(exc: TicketError) -> LiveRefused:

@@ -47,7 +47,7 @@ SHOWN_FACTS = (
 QUOTE_MAX = 120
 
 
-class _Blank(dict):  # type: ignore[type-arg]
+class _Blank(dict):
     """``str.format_map`` with every missing name left empty (a text never shows ``{x}``)."""
 
     def __missing__(self, key: str) -> str:

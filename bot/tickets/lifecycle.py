@@ -1,9 +1,9 @@
 """The state machine of a ticket: the only place transitions and rights are defined.
 
 受理 received → 派单 dispatched → 办理 in_progress → 答复 replied → 回访 follow_up →
-办结 closed, with the centre's 直接答复 (received → replied), reopen (回访不满意), transfer (转派) and return (退回), merge
-(合并) and 督办 escalation. The store asks :func:`check` before every change, so
-a new rule is added here and nowhere else.
+办结 closed, with the centre's 直接答复 (received → replied), reopen (回访不满意),
+transfer (转派) and return (退回), merge (合并) and 督办 escalation. The store asks
+:func:`check` before every change, so a new rule is added here and nowhere else.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
@@ -45,7 +45,16 @@ def _db(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+
+
+@overload
+def _aware(value: None) -> None: ...
+
+
 def _aware(value: datetime | None) -> datetime | None:
+    """Stored naive UTC -> aware UTC (a NULL stays NULL)."""
     return value.replace(tzinfo=UTC) if value is not None else None
 
 

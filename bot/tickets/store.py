@@ -9,6 +9,7 @@ zero row count means another process changed the ticket first: the caller gets
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import contextvars
 import hmac
@@ -18,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -102,7 +103,16 @@ def _to_db(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+
+
+@overload
+def _aware(value: None) -> None: ...
+
+
 def _aware(value: datetime | None) -> datetime | None:
+    """Stored naive UTC -> aware UTC (a NULL stays NULL)."""
     return value.replace(tzinfo=UTC) if value is not None else None
 
 
@@ -171,9 +181,9 @@ def _missing_numbers(issued: Mapping[str, int], numbers: list[str]) -> list[str]
             present.setdefault(day, set()).add(int(counter))
     problems = []
     for day, last in sorted(issued.items()):
-        for counter in sorted(set(range(1, last + 1)) - present.get(day, set())):
+        for missing in sorted(set(range(1, last + 1)) - present.get(day, set())):
             problems.append(
-                f"{format_number('', day, counter)}: ticket was issued but is missing (deleted)"
+                f"{format_number('', day, missing)}: ticket was issued but is missing (deleted)"
             )
     return problems
 
@@ -619,7 +629,8 @@ class TicketStore:
             new.category, new.category_confidence, text, settings.routing_threshold, new.kind
         )
         category_route = self.routing.categories.get(new.category or "")
-        category_class = (route or category_route).sla_class if (route or category_route) else None
+        chosen = route or category_route
+        category_class = chosen.sla_class if chosen else None
         sla_class = self.sla.class_for(new.kind, category_class)
         deadline = self.sla.deadline(sla_class, now)
         summary = (new.summary or new.description).strip()
@@ -810,16 +821,16 @@ class TicketStore:
                 conn.execute(insert(resolved_contacts), rows)
             return list(fresh)
         except IntegrityError:
-            recorded = []
+            recorded: builtins.list[str] = []
             for row in rows:
-                if self.seen_keys([row["idempotency_key"]]):
+                if self.seen_keys([str(row["idempotency_key"])]):
                     continue
                 try:
                     with self._write() as conn:
                         conn.execute(insert(resolved_contacts).values(**row))
                 except IntegrityError:
                     continue
-                recorded.append(row["idempotency_key"])
+                recorded.append(str(row["idempotency_key"]))
             return recorded
 
     def resolved(
@@ -977,7 +988,7 @@ class TicketStore:
                 views = [self.get(v.number) if v.number in found else v for v in views]
         return views
 
-    def _record_phone_search(self, numbers: list[str], actor: Actor) -> None:
+    def _record_phone_search(self, numbers: builtins.list[str], actor: Actor) -> None:
         """Each ticket found by a full phone number records who looked it up (not the number)."""
         for number in numbers:
             for _attempt in range(5):
@@ -992,7 +1003,9 @@ class TicketStore:
                 except ConflictError:
                     continue
 
-    def due(self, within_hours: float = 24, now: datetime | None = None) -> list[TicketView]:
+    def due(
+        self, within_hours: float = 24, now: datetime | None = None
+    ) -> builtins.list[TicketView]:
         """Running clocks ending within ``within_hours`` (or already ended), soonest first."""
         now = now or self._now()
         limit = _to_db(now + timedelta(hours=within_hours))
@@ -1008,7 +1021,7 @@ class TicketStore:
         with self._read() as conn:
             return self._views(conn, conn.execute(stmt).all())
 
-    def history(self, number: str) -> list[dict[str, Any]]:
+    def history(self, number: str) -> builtins.list[dict[str, Any]]:
         with self._read() as conn:
             row = self._load(conn, number)
             rows = conn.execute(
@@ -1021,7 +1034,7 @@ class TicketStore:
                 "actor_role": e.actor_role,
                 "actor_name": e.actor_name,
                 "actor_department": e.actor_department,
-                "at": _aware(e.at).isoformat(),  # type: ignore[union-attr]
+                "at": _aware(e.at).isoformat(),
                 "from_status": e.from_status,
                 "to_status": e.to_status,
                 "reason": e.reason,
@@ -1032,7 +1045,7 @@ class TicketStore:
             for e in rows
         ]
 
-    def changes_since(self, number: str, version: int) -> list[dict[str, Any]]:
+    def changes_since(self, number: str, version: int) -> builtins.list[dict[str, Any]]:
         """The changes a form opened at ``version`` has not seen, oldest first.
 
         Entries are :meth:`history` entries, plus ``version`` (the ticket's version
@@ -1070,7 +1083,7 @@ class TicketStore:
                         "actor_role": event.actor_role,
                         "actor_name": event.actor_name,
                         "actor_department": event.actor_department,
-                        "at": _aware(event.at).isoformat(),  # type: ignore[union-attr]
+                        "at": _aware(event.at).isoformat(),
                         "from_status": event.from_status,
                         "to_status": event.to_status,
                         "reason": event.reason,
@@ -1095,7 +1108,7 @@ class TicketStore:
                 name=self.cipher.decrypt(row.name_enc),
             )
 
-    def probable_duplicates(self) -> list[dict[str, Any]]:
+    def probable_duplicates(self) -> builtins.list[dict[str, Any]]:
         """Open tickets with a probable duplicate, for the dispatcher to merge or ignore."""
         new = tickets.alias("new")
         old = tickets.alias("old")
@@ -1114,12 +1127,12 @@ class TicketStore:
                     "ticket": ticket,
                     "probable_duplicate_of": primary,
                     "score": score,
-                    "created_at": _aware(at).isoformat(),  # type: ignore[union-attr]
+                    "created_at": _aware(at).isoformat(),
                 }
                 for ticket, primary, score, at in conn.execute(stmt)
             ]
 
-    def routing_corrections(self) -> list[dict[str, Any]]:
+    def routing_corrections(self) -> builtins.list[dict[str, Any]]:
         """Dispatcher corrections of the router's category, for retraining (text is masked)."""
         stmt = (
             select(routing_corrections, tickets.c.number)
@@ -1136,12 +1149,12 @@ class TicketStore:
                     "corrected": r.corrected,
                     "department": r.department,
                     "actor": r.actor,
-                    "at": _aware(r.at).isoformat(),  # type: ignore[union-attr]
+                    "at": _aware(r.at).isoformat(),
                 }
                 for r in conn.execute(stmt)
             ]
 
-    def departments(self) -> list[str]:
+    def departments(self) -> builtins.list[str]:
         return self.routing.departments
 
     # -- the ticket's life -------------------------------------------------------
@@ -1158,7 +1171,7 @@ class TicketStore:
         sla_class = self.sla.class_for(row.kind, route.sla_class if route else None)
         if sla_class != row.sla_class:
             values["sla_class"] = sla_class
-            values["deadline"] = _to_db(self.sla.deadline(sla_class, _aware(row.created_at)))  # type: ignore[arg-type]
+            values["deadline"] = _to_db(self.sla.deadline(sla_class, _aware(row.created_at)))
         return values
 
     def dispatch(
@@ -1435,7 +1448,7 @@ class TicketStore:
             values=lambda row, now: {"escalated_at": _to_db(now)},
         )
 
-    def escalate_overdue(self, now: datetime | None = None) -> list[TicketView]:
+    def escalate_overdue(self, now: datetime | None = None) -> builtins.list[TicketView]:
         """督办 every running ticket past its deadline, once per deadline.
 
         Safe to run from several processes at once: the version check lets only
@@ -1459,12 +1472,12 @@ class TicketStore:
                     if (
                         row.escalated_at is not None
                         or row.paused_at is not None
-                        or _aware(row.deadline) >= now  # type: ignore[operator]
+                        or _aware(row.deadline) >= now
                         or Status(row.status) not in lifecycle.ACTIVE
                     ):
                         continue
                     target = lifecycle.check(Action.ESCALATE, Status(row.status), system, None)
-                    overdue = now - _aware(row.deadline)  # type: ignore[operator]
+                    overdue = now - _aware(row.deadline)
                     row = self._record(
                         conn,
                         row,
@@ -1473,7 +1486,7 @@ class TicketStore:
                         to=target,
                         reason="sla breach",
                         payload={
-                            "deadline": _aware(row.deadline).isoformat(),  # type: ignore[union-attr]
+                            "deadline": _aware(row.deadline).isoformat(),
                             "overdue_hours": round(overdue.total_seconds() / 3600, 2),
                             "department": row.department,
                         },
@@ -1568,7 +1581,7 @@ class TicketStore:
             row.sla_class,
             _aware(row.deadline),
             _aware(row.paused_at),
-            now,  # type: ignore[arg-type]
+            now,
         )
         return {"paused_at": None, "deadline": _to_db(deadline)}
 
@@ -1586,7 +1599,7 @@ class TicketStore:
 
     # -- audit, privacy, keys ----------------------------------------------------
 
-    def verify_audit(self) -> list[str]:
+    def verify_audit(self) -> builtins.list[str]:
         """Recompute every chain; problems name the first broken event of each ticket.
 
         Also: fields of a ticket row edited outside the store (against the keyed
@@ -1655,7 +1668,7 @@ class TicketStore:
         now: datetime | None = None,
         actor: Actor | None = None,
         place_label: Callable[[str | None, str], str | None] | None = None,
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Drop personal data and free text of tickets closed over ``days`` ago.
 
         What stays is the anonymous record: number, kind, channel, category,

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -465,7 +465,7 @@ class Decision:
 def _vote(readings: Sequence[Reading], agent_acts: Sequence[str]) -> tuple[str, Reading | None]:
     """The case act with the most probability over ``readings`` (cue words count too;
     the agent's naming of the act breaks near ties), and the reading that leads it."""
-    votes: Counter[str] = Counter()
+    votes: dict[str, float] = defaultdict(float)
     for reading in readings:
         for act, p in reading.acts.items():
             if act != "emergency":
@@ -533,13 +533,14 @@ def decide(
 
     # 1. danger to life
     if of.get("emergency"):
-        lead = of["emergency"][0]
-        if lead.danger:
-            reason = f"emergency:keyword:{lead.danger.get('keyword')}"
+        danger_turn = of["emergency"][0]
+        if danger_turn.danger:
+            reason = f"emergency:keyword:{danger_turn.danger.get('keyword')}"
         else:
-            reason = f"emergency:intent:{lead.acts.get('emergency', 0.0):.2f}"
+            reason = f"emergency:intent:{danger_turn.acts.get('emergency', 0.0):.2f}"
         return Decision(
-            "emergency", True, "emergency", reason, lead.index, lead.danger, frozenset(settled)
+            "emergency", True, "emergency", reason, danger_turn.index, danger_turn.danger,
+            frozenset(settled),
         )
     for text in leftovers:
         found = recognise(text)
@@ -585,23 +586,22 @@ def decide(
         ]
         if doubtful or agent_acts:
             return _vote(doubtful, agent_acts)
-        lead = (questions or contents or [None])[0]
-        return "inquiry", lead
+        return "inquiry", next(iter(questions or contents), None)
 
     # 3. the agent promised a follow-up
     referral = next((a for a in acting if a.referral), None)
     # 4. something nobody answered
     open_turns = [r for r in questions + contents if not answered_after(r.turn)]
     if referral is not None or open_turns:
-        kind, lead = leaning()
-        lead = lead or (open_turns or [None])[0]
+        kind, leaning_lead = leaning()
+        lead = leaning_lead or next(iter(open_turns), None)
         reason = f"referral:{referral.referral}" if referral else "unanswered"
         intent = _asked(lead) if kind == "inquiry" else lead.top if lead else None
         skip = frozenset(settled if kind != "inquiry" else reactions)
         return Decision(kind, True, intent, reason, lead.index if lead else None, skip=skip)
 
     # 5. every question answered on the call, or nothing asked at all
-    lead = (questions or contents or [None])[0]
+    lead = next(iter(questions or contents), None)
     if lead is None:
         top = next((r.top for r in readings if r.top), None)
         return Decision("inquiry", False, top, "no request", None, skip=frozenset(reactions))
@@ -712,7 +712,7 @@ def _leftover_identifiers(leftovers: Sequence[str]) -> dict[str, str]:
 def _aggregate_category(
     units: Sequence[Unit], parses: Sequence[dict[str, Any]]
 ) -> tuple[str | None, float | None]:
-    scores: Counter[str] = Counter()
+    scores: dict[str, float] = defaultdict(float)
     total = 0.0
     for unit, parse in zip(units, parses, strict=True):
         name, _ = _intent(parse)

@@ -34,6 +34,7 @@ EDGES = {
     (None, "received"),
     ("received", "dispatched"),
     ("dispatched", "in_progress"),
+    ("received", "replied"),  # 直接答复: the centre answers without dispatching
     ("dispatched", "replied"),
     ("in_progress", "replied"),
     ("replied", "follow_up"),
