@@ -25,7 +25,7 @@ def _mount() -> None:
     from bot import runner
     from bot.console.commands import register as users
     from bot.evaluate import register as evaluate_conversations
-    from bot.supervision_commands import register as supervision
+    from bot.supervision.commands import register as supervision
     from bot.tickets.commands import register as tickets
     from connectors.hotline.commands import register as hotline
     from connectors.wechat.commands import register as wechat

@@ -1,6 +1,6 @@
 """``/open-data``: the public statistics page and its downloads (no login).
 
-The page and the files are built by :mod:`bot.opendata` (categorical values
+The page and the files are built by :mod:`bot.supervision.opendata` (categorical values
 only, cells under k = 5 suppressed, complementary suppression); nothing here
 touches a ticket's text or personal data. Public, so it is cacheable and
 carries no session-specific content besides the empty header.
@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot import opendata
 from bot.console.core import Console, Refused, call, console_of, render
+from bot.supervision import opendata
 from bot.supervision.stats import load_facts
 
 MAX_DAYS = 366

@@ -4,7 +4,7 @@ Supervisors and admins only (``require_user(roles=...)``, the console's own
 auth). Every chart on ``/supervision`` is drawn by ECharts from a JSON API
 below and has, beside it, a server-rendered table of the same numbers and a
 CSV download — the table is what a screen reader, a printout or a test reads.
-All numbers come from :mod:`bot.supervision.stats`, :mod:`bot.hotspots` and
+All numbers come from :mod:`bot.supervision.stats`, :mod:`bot.supervision.hotspots` and
 :mod:`bot.supervision.surge`; this module only shapes them for the web.
 
 People read channels by name (微信, 网页, 电话, Telegram): the page, the charts
@@ -112,7 +112,7 @@ def _hotspots(console: Console, top: int = 10) -> list[dict[str, Any]]:
     """Hot spots of open complaints, cached until a ticket changes."""
     from sqlalchemy import func, select
 
-    from bot.hotspots import find_hotspots
+    from bot.supervision.hotspots import find_hotspots
     from bot.supervision.tickets import open_complaints
     from bot.tickets.schema import tickets
 

@@ -16,9 +16,9 @@ from datetime import timezone
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from bot.hotspots import Doc
 from bot.privacy import mask_text
 from bot.supervision.districts import DistrictTable, district_table
+from bot.supervision.hotspots import Doc
 from bot.tickets.schema import tickets
 
 UTC = timezone.utc

@@ -14,8 +14,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from bot import opendata
 from bot.settings import Settings
+from bot.supervision import opendata
 from bot.tickets import NewTicket, TicketStore
 from tests.supervision import conftest as _supervision
 from tests.supervision.conftest import NOW, Clock

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from bot import opendata
+from bot.supervision import opendata
 from bot.supervision.districts import DistrictTable, district_table
 from bot.supervision.districts_national import Home, national_divisions
 from bot.supervision.stats import load_facts

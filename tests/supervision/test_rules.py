@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from bot import opendata
-from bot.hotspots import Doc, docs_from_csv, find_hotspots
 from bot.settings import ROOT
-from bot.supervision import surge
+from bot.supervision import opendata, surge
 from bot.supervision.districts import district_table
+from bot.supervision.hotspots import Doc, docs_from_csv, find_hotspots
 from bot.supervision.stats import Fact
 
 UTC = timezone.utc

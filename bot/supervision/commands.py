@@ -55,7 +55,12 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """热点 / Group similar open complaints by place and text; hottest first."""
-        from bot.hotspots import DEFAULT_THRESHOLD, docs_from_csv, find_hotspots, hotspots_json
+        from bot.supervision.hotspots import (
+            DEFAULT_THRESHOLD,
+            docs_from_csv,
+            find_hotspots,
+            hotspots_json,
+        )
 
         if csv_file is not None:
             if not csv_file.exists():
@@ -131,7 +136,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """开放数据 / Counts by category, district, channel, status; small cells suppressed."""
-        from bot import opendata
+        from bot.supervision import opendata
         from bot.supervision.stats import load_facts
 
         if fmt not in ("csv", "json"):
