@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from bot.tickets import db
+from bot.tickets import db, lifecycle
 from bot.tickets.models import Actor, Role
 from bot.tickets.schema import console_api_tokens as tokens
 from bot.tickets.schema import console_notifications as notifications
@@ -38,12 +38,26 @@ from bot.tickets.schema import console_users as users
 
 UTC = timezone.utc
 
-#: the roles a console user can have (a subset of the store's roles)
-ROLES = ("admin", "dispatcher", "department", "supervisor")
+# Who may use which part of the console: one table, spelled with the store's
+# roles (bot/tickets/models.Role); what each may do to a ticket is the store's
+# rule (bot/tickets/lifecycle), not repeated here.
+_R = Role
+#: the roles a console user can have (the store's roles people hold)
+ROLES = tuple(r.value for r in (_R.ADMIN, _R.DISPATCHER, _R.DEPARTMENT, _R.SUPERVISOR))
 #: roles that work the whole centre (all departments, dispatch, 回访)
-CENTRE_ROLES = frozenset({"admin", "dispatcher", "supervisor"})
+CENTRE_ROLES = frozenset(r.value for r in lifecycle.CENTRE)
+#: roles that manage console accounts
+ADMIN_ROLES = frozenset({_R.ADMIN.value})
+#: roles whose home is the dispatch queue (the others start at their department's)
+DISPATCH_ROLES = frozenset({_R.ADMIN.value, _R.DISPATCHER.value})
 #: roles that may upload hotline transcripts
-HOTLINE_ROLES = frozenset({"admin", "dispatcher"})
+HOTLINE_ROLES = frozenset({_R.ADMIN.value, _R.DISPATCHER.value})
+#: roles that see the supervision dashboard and its exports
+SUPERVISION_ROLES = frozenset({_R.SUPERVISOR.value, _R.ADMIN.value})
+#: roles that take and answer live sessions (在线会话; supervisors watch)
+LIVE_SERVING_ROLES = frozenset({_R.ADMIN.value, _R.DISPATCHER.value, _R.DEPARTMENT.value})
+#: roles that may end or route a live session someone else took (an abandoned seat)
+LIVE_OVERRIDE_ROLES = frozenset({_R.ADMIN.value, _R.DISPATCHER.value})
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 USERNAME_MAX = 64
@@ -304,7 +318,7 @@ class Accounts:
         if self.count():
             return None
         try:
-            _user, password = self.add("admin", "admin", must_change=True)
+            _user, password = self.add("admin", _R.ADMIN.value, must_change=True)
         except AccountError:  # another process created it a moment ago
             return None
         return password

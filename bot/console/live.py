@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.console.accounts import User
+from bot.console.accounts import LIVE_OVERRIDE_ROLES, LIVE_SERVING_ROLES, User
 from bot.console.core import Console, console_of, flash, render, require_user
 from bot.console.security import json_body
 from bot.settings import Settings
@@ -63,10 +63,6 @@ POLL_SECONDS = 2
 SWEEP_SECONDS = 5
 #: how long ended sessions stay in the list
 ENDED_SHOWN = timedelta(hours=2)
-#: roles that take and answer live sessions (supervisors watch)
-SERVING_ROLES = frozenset({"admin", "dispatcher", "department"})
-#: roles that may end a session someone else took (an abandoned seat)
-OVERRIDE_ROLES = frozenset({"admin", "dispatcher"})
 MAX_TEXT = 2000
 #: a taken session with no message this long ends (Rasa's conversation session is 60 min)
 IDLE_MINUTES = 50
@@ -263,8 +259,8 @@ async def page(request: Request) -> Response:
         selected=selected,
         poll=POLL_SECONDS,
         wait_minutes=console.settings.handoff_wait_minutes,
-        can_serve=user.role in SERVING_ROLES,
-        can_route=user.role in OVERRIDE_ROLES,
+        can_serve=user.role in LIVE_SERVING_ROLES,
+        can_route=user.role in LIVE_OVERRIDE_ROLES,
         departments=console.departments,
         texts=TEXTS,
     )
@@ -301,7 +297,7 @@ async def api_session(request: Request) -> Response:
 
 
 def _may_serve(user: User) -> None:
-    if user.role not in SERVING_ROLES:
+    if user.role not in LIVE_SERVING_ROLES:
         raise LiveRefused(403, "forbidden")
 
 
@@ -309,7 +305,7 @@ def _may_act(user: User, session: LiveSession) -> None:
     """Only the member of staff who took a session writes in it (or the centre ends it)."""
     _may_serve(user)
     if session.status == TAKEN and session.taken_by != user.username \
-            and user.role not in OVERRIDE_ROLES:
+            and user.role not in LIVE_OVERRIDE_ROLES:
         raise LiveRefused(409, "not_yours", session.taken_by or "")
 
 
@@ -384,7 +380,7 @@ async def _end(request: Request, reason: str) -> Response:
     try:
         session = await _session(console, user, session_id)
         _may_act(user, session)
-        staff_only = None if user.role in OVERRIDE_ROLES else user.username
+        staff_only = None if user.role in LIVE_OVERRIDE_ROLES else user.username
         ended = await _call(live_of(console).end, session.id, reason, user.username,
                             staff_only=staff_only)
     except LiveRefused as exc:
@@ -402,7 +398,7 @@ async def route(request: Request) -> Response:
     console = console_of(request)
     session_id = request.path_params["session_id"]
     try:
-        if user.role not in OVERRIDE_ROLES:
+        if user.role not in LIVE_OVERRIDE_ROLES:
             raise LiveRefused(403, "forbidden")
         session = await _session(console, user, session_id)
         department = str((await _form(request)).get("department") or "").strip() or None

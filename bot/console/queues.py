@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.console.accounts import CENTRE_ROLES, User
+from bot.console.accounts import CENTRE_ROLES, DISPATCH_ROLES, User
 from bot.console.core import Console, Refused, call, console_of, render, require_user
 from bot.console.notify import needs_call_back
 from bot.console.tickets import is_overdue
@@ -181,7 +181,7 @@ async def find(console: Console, user: User, f: Filters) -> tuple[list[TicketVie
 
 async def home(request: Request) -> Response:
     user = require_user(request)
-    target = "/queue/dispatch" if user.role in ("dispatcher", "admin") else "/queue/department"
+    target = "/queue/dispatch" if user.role in DISPATCH_ROLES else "/queue/department"
     return RedirectResponse(target, status_code=303)
 
 

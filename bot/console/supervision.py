@@ -26,10 +26,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.console import wording
+from bot.console.accounts import SUPERVISION_ROLES
 from bot.console.core import Console, Refused, call, console_of, render, require_user
 from bot.supervision import stats, surge
 
-ROLES = frozenset({"supervisor", "admin"})
 #: longest period one dashboard request may cover (keeps a request cheap)
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
@@ -185,7 +185,7 @@ def for_people(console: Console, data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def page(request: Request) -> Response:
-    require_user(request, roles=ROLES)
+    require_user(request, roles=SUPERVISION_ROLES)
     console = console_of(request)
     since, until = period(request, console)
     data = await call(dashboard_data, console, since, until)
@@ -203,7 +203,7 @@ async def page(request: Request) -> Response:
 
 
 async def api_dashboard(request: Request) -> Response:
-    require_user(request, roles=ROLES)
+    require_user(request, roles=SUPERVISION_ROLES)
     console = console_of(request)
     since, until = period(request, console)
     return JSONResponse(await call(dashboard_data, console, since, until))
@@ -271,7 +271,7 @@ def csv_rows(data: dict[str, Any], name: str) -> tuple[list[str], list[list[Any]
 
 
 async def download(request: Request) -> Response:
-    require_user(request, roles=ROLES)
+    require_user(request, roles=SUPERVISION_ROLES)
     console = console_of(request)
     name = request.path_params["name"]
     if name not in CSV_NAMES:
@@ -293,7 +293,7 @@ async def download(request: Request) -> Response:
 
 
 async def acknowledge(request: Request) -> Response:
-    user = require_user(request, roles=ROLES)
+    user = require_user(request, roles=SUPERVISION_ROLES)
     console = console_of(request)
     try:
         warning_id = int(request.path_params["id"])
@@ -309,7 +309,7 @@ async def acknowledge(request: Request) -> Response:
 
 async def api_warnings(request: Request) -> Response:
     """The supervisors' notification list (unacknowledged first-day warnings)."""
-    require_user(request, roles=ROLES)
+    require_user(request, roles=SUPERVISION_ROLES)
     console = console_of(request)
     unread = request.query_params.get("unread") in ("1", "true")
     items = await call(surge.recorded, console.store.engine, 100, unread)

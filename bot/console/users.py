@@ -10,10 +10,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.console.accounts import ROLES, AccountError
+from bot.console.accounts import ADMIN_ROLES, ROLES, AccountError
 from bot.console.core import Refused, call, console_of, flash, render, require_user
-
-ADMIN = frozenset({"admin"})
 
 
 async def _page(request: Request, status: int = 200, **extra: object) -> Response:
@@ -30,12 +28,12 @@ async def _page(request: Request, status: int = 200, **extra: object) -> Respons
 
 
 async def users_page(request: Request) -> Response:
-    require_user(request, roles=ADMIN)
+    require_user(request, roles=ADMIN_ROLES)
     return await _page(request)
 
 
 async def add_user(request: Request) -> Response:
-    require_user(request, roles=ADMIN)
+    require_user(request, roles=ADMIN_ROLES)
     console = console_of(request)
     form = await request.form()
     try:
@@ -52,7 +50,7 @@ async def add_user(request: Request) -> Response:
 
 
 async def change_user(request: Request) -> Response:
-    admin = require_user(request, roles=ADMIN)
+    admin = require_user(request, roles=ADMIN_ROLES)
     console = console_of(request)
     username = request.path_params["username"]
     operation = request.path_params["operation"]
