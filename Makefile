@@ -12,6 +12,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 bench: install
@@ -22,6 +23,7 @@ train: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 install: $(STAMP)
 

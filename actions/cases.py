@@ -33,6 +33,7 @@ from actions.kb import Answer
 from actions.support import danger_of, handle_emergency
 from bot.privacy import mask_phone
 from bot.tickets import NewTicket, TicketError
+from nlu.identifiers import first_phone
 
 #: intent that opened the case → ticket kind
 KIND_BY_INTENT = {
@@ -58,7 +59,6 @@ ANSWER_SLOTS = frozenset({"case_description", "case_place", "case_time", "contac
 ANSWER_ENTITIES = frozenset({"place", "time", "phone"})
 #: an affirm at least this sure is a plain "yes", never an answer to "where" or "when"
 SURE_AFFIRM = 0.95
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
 
 
 def _routing_slots(parse_data: dict[str, Any]) -> list[EventType]:
@@ -254,8 +254,7 @@ class ValidateCaseForm(FormValidationAction):
             events.append(SlotSet(requested, None))
         value = correction.value
         if value is not None and correction.slot == "contact_phone":
-            found = _PHONE.search(value.replace(" ", ""))
-            value = found.group(1) if found else None
+            value = first_phone(value)
         if (
             value is not None
             and correction.slot == "case_description"
@@ -299,9 +298,9 @@ class ValidateCaseForm(FormValidationAction):
         text = str(value or "").strip()
         if text == DECLINED:
             return {"contact_phone": DECLINED}
-        found = _PHONE.search(text.replace(" ", ""))
+        found = first_phone(text)
         if found:
-            return {"contact_phone": found.group(1)}
+            return {"contact_phone": found}
         if _just_yes(tracker):
             # "可以" to "方便留个手机号吗": the number comes next
             dispatcher.utter_message(response="utter_phone_please")

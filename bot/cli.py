@@ -1,7 +1,7 @@
 """``citizenbot``: the one command operators and developers use.
 
 Subcommands live beside the code they drive (``bot/tickets/commands.py``,
-``nlu/commands.py`` …) and are mounted here, so this file stays a table of
+``bot/model/commands.py`` …) and are mounted here, so this file stays a table of
 contents. Heavy imports (Rasa, TensorFlow) happen inside commands, never at
 import time: ``citizenbot --help`` must answer instantly.
 """
@@ -24,13 +24,13 @@ def _mount() -> None:
     """Mount every command group, in the order ``--help`` lists them."""
     from bot import runner
     from bot.console.commands import register as users
-    from bot.evaluate import register as evaluate_conversations
+    from bot.model.commands import eval_app
+    from bot.model.commands import register as nlu
+    from bot.model.evaluate import register as evaluate_conversations
     from bot.supervision.commands import register as supervision
     from bot.tickets.commands import register as tickets
     from connectors.hotline.commands import register as hotline
     from connectors.wechat.commands import register as wechat
-    from nlu.commands import eval_app
-    from nlu.commands import register as nlu
 
     runner.register(app)  # run, train
     tickets(app)  # tickets, audit, db, keys, sla

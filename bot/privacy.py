@@ -18,6 +18,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
+from nlu.identifiers import is_valid_id_number  # the syntax of identifiers is the NLU's
+
 __all__ = [
     "is_valid_id_number",
     "mask_email",
@@ -30,8 +32,6 @@ __all__ = [
     "search_form",
 ]
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
 
 _SEP = r"[ \-.]?"
 # Not preceded/followed by another digit or letter, so order numbers and ticket
@@ -106,15 +106,6 @@ def phone_digits(text: str, *, strict: bool = False) -> str:
 def search_form(text: str) -> str:
     """How search text is stored and compared: NFKC, lower case (ＡＢ == ab)."""
     return normalize(text).lower()
-
-
-def is_valid_id_number(value: str) -> bool:
-    """GB 11643 check digit of an 18-character resident ID number."""
-    text = normalize(value).strip().upper()
-    if not re.fullmatch(r"\d{17}[\dX]", text):
-        return False
-    total = sum(int(digit) * weight for digit, weight in zip(text[:17], _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == text[17]
 
 
 def mask_phone(value: str | None) -> str:

@@ -115,8 +115,8 @@ def _suffix_features(text: str) -> list[list[str]]:
             position = "S" if end - start == 1 else "B" if i == start else (
                 "E" if i == end - 1 else "I")
             rows[i].append(f"sfin={position}")
-    ahead = [None] * size
-    behind = [None] * size
+    ahead: list[int | None] = [None] * size
+    behind: list[int | None] = [None] * size
     for start, end in found:
         for i in range(max(0, start - _SUFFIX_REACH), start):
             if ahead[i] is None:

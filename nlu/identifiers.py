@@ -18,13 +18,19 @@ next to another digit or inside a hyphenated number.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
-from bot.privacy import is_valid_id_number
-from bot.tickets.numbers import normalize_ticket_number
+from nlu.text import SPOKEN_DIGITS
 
-__all__ = ["Identifier", "find_identifiers"]
+__all__ = [
+    "Identifier",
+    "find_identifiers",
+    "first_phone",
+    "is_valid_id_number",
+    "ticket_number",
+]
 
 PHONE = "phone"
 ID_NUMBER = "id_number"
@@ -44,6 +50,15 @@ _TICKET = re.compile(
 )
 #: Words that make a bare 12-digit run a ticket number ("工单号是202611270042").
 _TICKET_CONTEXT = re.compile(r"(工单|单号|编号|工单号|受理号)[是为:：\s]*$")
+
+#: GB 11643: weights of the first 17 digits and the check character of the sum mod 11
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+#: 两 is 2 in a number the citizen names as a ticket (二零二六一一二七零零四二, 两); in
+#: free text the normaliser leaves it alone (三三两两)
+_NUMBER_DIGITS = str.maketrans({**SPOKEN_DIGITS, "两": "2"})
+#: the canonical form: prefix letters, the day, the day's counter
+_NUMBER_RE = re.compile(r"([A-Z]{0,6})(\d{8})(\d{4,6})")
 
 _ID = re.compile(rf"{_BEFORE}(\d{{6}}) ?(\d{{8}}) ?(\d{{3}}[0-9Xx]){_AFTER}")
 _MOBILE = re.compile(
@@ -66,6 +81,39 @@ class Identifier:
     end: int
 
 
+def is_valid_id_number(value: str) -> bool:
+    """GB 11643 check digit of an 18-character resident ID number."""
+    text = unicodedata.normalize("NFKC", value).strip().upper()
+    if not re.fullmatch(r"\d{17}[\dX]", text):
+        return False
+    total = sum(int(digit) * weight for digit, weight in zip(text[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == text[17]
+
+
+def ticket_number(text: str | None, prefix: str = "") -> str | None:
+    """What a citizen typed or said as a ticket number, canonical (``GD20261127-0042``), or None.
+
+    Accepts lower case, full-width letters and digits, spaces, missing or odd
+    dashes and spoken digits (``gd２０２６1127 0042``, ``二零二六一一二七零零四二``).
+    A missing prefix is filled with ``prefix`` (the operator's, which the
+    layers above know; this module reads no settings).
+    """
+    if not text:
+        return None
+    value = unicodedata.normalize("NFKC", text).translate(_NUMBER_DIGITS).upper()
+    value = re.sub(r"[\s\-_–—.·/#:]+", "", value)
+    value = value.removeprefix("NO").removeprefix("工单号").removeprefix("工单")
+    match = _NUMBER_RE.fullmatch(value)
+    if not match:
+        return None
+    letters, day, counter = match.groups()
+    try:
+        datetime.strptime(day, "%Y%m%d")
+    except ValueError:
+        return None
+    return f"{letters or prefix.upper()}{day}-{counter}"
+
+
 def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
     return any(span[0] < end and start < span[1] for start, end in taken)
 
@@ -86,7 +134,7 @@ def _tickets(text: str, prefix: str | None) -> list[Identifier]:
         if len(counter) < 4:
             counter = counter.zfill(4)
         raw = f"{letters}{match['year']}{match['month']}{match['day']}-{counter}"
-        value = normalize_ticket_number(raw, prefix=prefix)
+        value = ticket_number(raw, prefix or "")
         if value is None:
             continue
         found.append(Identifier(TICKET_NUMBER, value, match.start(), match.end()))
@@ -147,7 +195,8 @@ def find_identifiers(text: str, ticket_prefix: str | None = None) -> list[Identi
 
     Tickets are matched first, then 身份证 numbers, then phones; a later match that
     overlaps an earlier one is dropped, so one digit run yields at most one value.
-    ``ticket_prefix`` fills a missing prefix (default: the configured one).
+    ``ticket_prefix`` fills a missing prefix (None: the number stays without one; the
+    ticket store reads it with the operator's prefix).
     """
     taken: list[tuple[int, int]] = []
     result: list[Identifier] = []
@@ -158,3 +207,16 @@ def find_identifiers(text: str, ticket_prefix: str | None = None) -> list[Identi
         taken.append(span)
         result.append(candidate)
     return sorted(result, key=lambda item: item.start)
+
+
+def first_phone(text: str) -> str | None:
+    """The first phone number in what a citizen typed or said (normalised first), or None.
+
+    For a slot that expects a phone ("方便留个手机号吗"): the same patterns as
+    the NLU's, so a number the model found is the number the slot keeps.
+    """
+    from nlu.text import normalize
+
+    return next(
+        (item.value for item in find_identifiers(normalize(text)) if item.entity == PHONE), None
+    )

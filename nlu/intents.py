@@ -347,7 +347,7 @@ class IntentModel:
         """Raw decision values of one message (before temperature and softmax)."""
         z = self._intercept.astype(np.float64).copy()
         offset = 0
-        inputs = {
+        inputs: dict[str, Any] = {
             "words": self._words(text, tokens),
             "chars": char_text(text, self.config.max_chars),
             "wordchars": word_char_terms(tokens, self.config.word_chars),

@@ -26,8 +26,9 @@ __all__ = ["normalize", "normalize_with_offsets", "remap_span"]
 #: Characters that are deleted outright: zero-width spaces/joiners, BOM, soft hyphen.
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
 
-#: Spoken/IME digit characters in digit strings (幺 is how "1" is read out in phone numbers).
-_CN_DIGITS = {
+#: Spoken/IME digit characters in digit strings (幺 is how "1" is read out in phone numbers);
+#: the one table of them (nlu.identifiers reads ticket numbers with it too).
+SPOKEN_DIGITS = {
     "零": "0", "〇": "0", "○": "0",
     "一": "1", "幺": "1", "二": "2", "三": "3", "四": "4",
     "五": "5", "六": "6", "七": "7", "八": "8", "九": "9",
@@ -38,7 +39,7 @@ _CN_HYPHENS = frozenset("杠横")
 #: A digit string: at least 7 digits (mixed Chinese/Arabic allowed), optionally separated
 #: by hyphens, spaces or spoken hyphens. Seven keeps ordinary phrases such as
 #: 一五一十、三三两两、一一二七 untouched while every phone/ticket/ID number is longer.
-_DIGIT_CLASS = "0-9" + "".join(_CN_DIGITS)
+_DIGIT_CLASS = "0-9" + "".join(SPOKEN_DIGITS)
 _DIGIT_RUN = re.compile(
     rf"[{_DIGIT_CLASS}](?:[{_DIGIT_CLASS}]|[\- 杠横](?=[{_DIGIT_CLASS}]))*"
 )
@@ -94,18 +95,18 @@ def _spoken_digits(chars: list[str]) -> list[str]:
     are; 十/百 are never digits of such strings, which keeps 二十三号 intact.
     """
     text = "".join(chars)
-    if not any(ch in _CN_DIGITS for ch in text):
+    if not any(ch in SPOKEN_DIGITS for ch in text):
         return chars
     out = list(chars)
     for match in _DIGIT_RUN.finditer(text):
         run = match.group()
-        digits = sum(ch.isdigit() or ch in _CN_DIGITS for ch in run)
-        if digits < _MIN_SPOKEN_DIGITS or not any(ch in _CN_DIGITS for ch in run):
+        digits = sum(ch.isdigit() or ch in SPOKEN_DIGITS for ch in run)
+        if digits < _MIN_SPOKEN_DIGITS or not any(ch in SPOKEN_DIGITS for ch in run):
             continue
         for i in range(match.start(), match.end()):
             ch = out[i]
-            if ch in _CN_DIGITS:
-                out[i] = _CN_DIGITS[ch]
+            if ch in SPOKEN_DIGITS:
+                out[i] = SPOKEN_DIGITS[ch]
             elif ch in _CN_HYPHENS:
                 out[i] = "-"
     return out

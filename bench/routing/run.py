@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from nlu.commands import split_rows  # noqa: E402
+from bot.model.router import split_rows  # noqa: E402
 from nlu.routing import Router, RouterConfig, baseline_config, read_jsonl, texts_labels  # noqa: E402
 
 

@@ -8,20 +8,14 @@ burn one.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from datetime import datetime
-
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from bot.tickets.schema import counters
+from nlu.identifiers import ticket_number
 
 __all__ = ["format_number", "next_number", "normalize_ticket_number"]
 
-#: digits as people say or type them: 零一二…, 〇, 幺 (telephone "one"), 两
-_SPOKEN_DIGITS = str.maketrans("〇零一二三四五六七八九幺两", "0012345678912")
-_NUMBER_RE = re.compile(r"([A-Z]{0,6})(\d{8})(\d{4,6})")
 
 
 def format_number(prefix: str, day: str, counter: int) -> str:
@@ -29,38 +23,17 @@ def format_number(prefix: str, day: str, counter: int) -> str:
 
 
 def normalize_ticket_number(text: str | None, prefix: str | None = None) -> str | None:
-    """Turn what a user typed or said into the canonical number, or None.
+    """What a user typed or said as a ticket number, canonical, or None.
 
-    Accepts lower case, full-width letters and digits, spaces, missing or odd
-    dashes and spoken digits (``gd２０２６1127 0042``, ``二零二六一一二七零零四二``).
-    A missing prefix is filled with the configured one.
+    The syntax (spoken digits, odd dashes, full-width letters) is
+    :func:`nlu.identifiers.ticket_number`'s; a missing prefix is the operator's
+    (``TICKET_PREFIX``) unless ``prefix`` is given.
     """
-    if not text:
-        return None
-    value = unicodedata.normalize("NFKC", text).translate(_SPOKEN_DIGITS).upper()
-    value = re.sub(r"[\s\-_–—.·/#:]+", "", value)
-    value = value.removeprefix("NO").removeprefix("工单号").removeprefix("工单")
-    match = _NUMBER_RE.fullmatch(value)
-    if not match:
-        return None
-    letters, day, counter = match.groups()
-    if not _plausible_day(day):
-        return None
-    if not letters:
-        if prefix is None:
-            from bot.settings import get_settings
+    if prefix is None:
+        from bot.settings import get_settings
 
-            prefix = get_settings().ticket_prefix
-        letters = prefix.upper()
-    return f"{letters}{day}-{counter}"
-
-
-def _plausible_day(day: str) -> bool:
-    try:
-        datetime.strptime(day, "%Y%m%d")
-    except ValueError:
-        return False
-    return True
+        prefix = get_settings().ticket_prefix
+    return ticket_number(text, prefix)
 
 
 def next_number(conn: Connection, prefix: str, local_day: str) -> str:

@@ -40,7 +40,8 @@ class IdentifierExtractor(GraphComponent, EntityExtractorMixin):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {
-            # Prefix given to ticket numbers typed without one; None = settings.ticket_prefix.
+            # Prefix given to ticket numbers typed without one; None: left without (the
+            # ticket store reads them with the operator's TICKET_PREFIX).
             "ticket_prefix": None,
             # Which identifier kinds to emit (phone, id_number, ticket_number).
             "entities": ["phone", "id_number", "ticket_number"],

@@ -163,7 +163,7 @@ def test_category_reaches_parse_output_and_tracker(tmp_path: Path, sample_file: 
         assert 0.0 < data[CATEGORY_CONFIDENCE] <= 1.0
 
     # The CLI finds the same resource inside the real archive, without loading Rasa's graph.
-    from nlu.commands import load_router
+    from bot.model.router import load_router
 
     [(label, _)] = load_router(Path(result.model), None).predict([COMPLAINT])
     assert label == "劳动和社会保障"

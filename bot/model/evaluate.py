@@ -107,7 +107,7 @@ class NluResult:
 def default_model() -> Path:
     """The model for the current inputs, else the newest one in ``models/`` (with a warning)."""
     from bot.model import model_path
-    from nlu.commands import latest_archive
+    from bot.model.router import latest_archive
 
     current = model_path()
     if current.exists():
@@ -216,7 +216,7 @@ def parse_texts(model: Path, texts: list[str], work: Path) -> list[tuple[str, st
     source.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
     with open(work / "parse.log", "w") as log:
         code = subprocess.run(
-            [sys.executable, "-c", "from bot.evaluate import _parse_main; _parse_main()",
+            [sys.executable, "-c", "from bot.model.evaluate import _parse_main; _parse_main()",
              str(model), str(source), str(target)],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
