@@ -117,10 +117,14 @@ class Stack:
                 self.process.kill()
                 self.process.wait()
 
+    def terminal(self) -> str:
+        """What ``citizenbot run`` printed on its terminal (the box, errors)."""
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
     def log(self, tail: int | None = 6000) -> str:
         """What the system printed on its terminal, then what its processes wrote to
         ``var/log/citizenbot.log``: the last ``tail`` characters (errors), or all."""
-        text = self.log_path.read_text(errors="replace") if self.log_path else ""
+        text = self.terminal()
         processes = self.var_dir / "log" / "citizenbot.log"
         if processes.exists():
             text += processes.read_text(errors="replace")

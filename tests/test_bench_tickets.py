@@ -80,7 +80,7 @@ def test_measure_runs_on_a_tiny_count(tmp_path: Path, capsys: pytest.CaptureFixt
 
 @pytest.mark.postgres
 def test_floor_on_postgres_drops_its_table() -> None:
-    admin = create_engine(PG_URL, future=True)
+    admin = create_engine(PG_URL, future=True, pool_pre_ping=True)
     schema = f"bench_floor_test_{uuid.uuid4().hex[:8]}"
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))

@@ -72,7 +72,7 @@ def test_warnings_go_to_the_log_file_not_the_terminal(tmp_path: Path) -> None:
 
 def test_citizenbot_run_shows_the_box_and_logs_to_var_log(stack: Stack) -> None:
     deadline = time.monotonic() + 180  # printed once the console answers too
-    while "citizenbot 已启动" not in (terminal := stack.log(tail=None)):
+    while "citizenbot 已启动" not in (terminal := stack.terminal()):
         assert time.monotonic() < deadline, terminal
         time.sleep(0.5)
     box = terminal[terminal.index("citizenbot 已启动"):]

@@ -64,7 +64,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    admin = create_engine(PG_URL, future=True)
+    # pre-ping: the production tests restart PostgreSQL while this session fixture lives
+    admin = create_engine(PG_URL, future=True, pool_pre_ping=True)
     try:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
