@@ -31,7 +31,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from sqlalchemy import or_, select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -45,8 +44,7 @@ from bot.console.core import Console
 from bot.supervision import apikeys
 from bot.supervision.districts import district_table
 from bot.tickets.errors import TicketError, TicketNotFound
-from bot.tickets.models import NewTicket, TicketView
-from bot.tickets.schema import tickets
+from bot.tickets.models import NewTicket, Status, TicketView
 
 UTC = timezone.utc
 PREFIX = "/open311/"
@@ -239,41 +237,29 @@ def _date(value: str | None, name: str) -> datetime | None:
 
 
 def find_requests(console: Console, params: dict[str, str]) -> list[dict[str, Any]]:
+    """The requests a GeoReport query asks for: filed through Open311, or published."""
     store = console.store
-    t = tickets.c
-    stmt = (
-        select(t.number)
-        .where(or_(t.channel == OPEN311, t.public_note.is_not(None)))
-        .order_by(t.created_at.desc(), t.id.desc())
-    )
     ids = [x.strip() for x in (params.get("service_request_id") or "").split(",") if x.strip()]
     if ids:  # the spec: service_request_id overrides every other parameter
-        stmt = stmt.where(t.number.in_(ids[:MAX_REQUESTS]))
+        views = store.find(numbers=ids[:MAX_REQUESTS], channels=[OPEN311], published=True,
+                           limit=MAX_REQUESTS)
     else:
         end = _date(params.get("end_date"), "end_date") or store.clock()
         start = _date(params.get("start_date"), "start_date") or end - timedelta(days=DEFAULT_DAYS)
-        stmt = stmt.where(
-            t.created_at >= start.astimezone(UTC).replace(tzinfo=None),
-            t.created_at <= end.astimezone(UTC).replace(tzinfo=None),
-        )
-        if params.get("service_code"):
-            stmt = stmt.where(t.category.in_(params["service_code"].split(",")))
         wanted = {s.strip() for s in (params.get("status") or "").split(",") if s.strip()}
         if wanted - {"open", "closed"}:
             raise GeoError(400, "status: open or closed")
+        statuses = None
         if wanted == {"open"}:
-            stmt = stmt.where(t.status.not_in(CLOSED))
+            statuses = [s for s in Status if s.value not in CLOSED]
         elif wanted == {"closed"}:
-            stmt = stmt.where(t.status.in_(CLOSED))
-    with store.engine.connect() as conn:
-        numbers = list(conn.execute(stmt.limit(MAX_REQUESTS)).scalars())
-    rows = []
-    for number in numbers:
-        try:
-            rows.append(request_row(console, store.get(number)))
-        except TicketNotFound:
-            continue
-    return rows
+            statuses = [s for s in Status if s.value in CLOSED]
+        codes = params.get("service_code")
+        views = store.find(
+            since=start, until=end, categories=codes.split(",") if codes else None,
+            statuses=statuses, channels=[OPEN311], published=True, limit=MAX_REQUESTS,
+        )
+    return [request_row(console, view) for view in views]
 
 
 async def requests_get(request: Request) -> Response:

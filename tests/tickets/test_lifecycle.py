@@ -293,3 +293,17 @@ def test_the_centre_answers_a_call_back_itself_without_dispatching_it(
     replied = store.reply(ticket.number, "已电话答复：带身份证到社保窗口补办", DISPATCHER)
     assert replied.status is Status.REPLIED and replied.reply
     assert store.request_follow_up(ticket.number, DISPATCHER).status is Status.FOLLOW_UP
+
+
+def test_find_filters_in_one_read_and_masks_like_every_view(store: TicketStore) -> None:
+    """The read side for pages of tickets (Open311, exports): filters, newest first."""
+    noise = store.create(complaint(summary="幸福小区噪音，电话13812345678", idempotency_key="f1"))
+    road = store.create(complaint(category="城乡建设", summary="路灯坏了", idempotency_key="f2",
+                                  channel="open311"))
+    assert [v.number for v in store.find(numbers=[road.number, noise.number])] == [
+        road.number, noise.number]
+    assert [v.number for v in store.find(categories=["城乡建设"])] == [road.number]
+    assert [v.number for v in store.find(channels=["open311"], published=True)] == [road.number]
+    assert store.find(statuses=[Status.CLOSED]) == []
+    assert store.find(numbers=[noise.number.lower()])[0].number == noise.number
+    assert "13812345678" not in store.find(numbers=[noise.number])[0].summary
