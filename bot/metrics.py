@@ -98,40 +98,24 @@ def ticket_samples(database_url: str) -> list[Metric]:
     """
     from datetime import datetime, timezone
 
-    from sqlalchemy import create_engine, func, select
+    from sqlalchemy import create_engine
 
-    from bot.tickets.schema import tickets
+    from bot.tickets.queries import counts
 
-    engine = _engine(database_url, create_engine)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    with engine.connect() as connection:
-        created = connection.execute(
-            select(tickets.c.channel, func.count()).group_by(tickets.c.channel)
-        ).all()
-        breached = connection.execute(
-            select(func.count()).where(
-                # the deadline is for the reply: replied tickets are no longer late
-                tickets.c.status.in_(("received", "dispatched", "in_progress")),
-                tickets.c.paused_at.is_(None),
-                tickets.c.deadline < now,
-            )
-        ).scalar_one()
-        escalated = connection.execute(
-            select(func.count()).where(tickets.c.escalated_at.is_not(None))
-        ).scalar_one()
+    found = counts(_engine(database_url, create_engine), datetime.now(timezone.utc))
     per_channel = CounterMetricFamily(
         "citizenbot_tickets_created", "Tickets created, per channel", labels=["channel"]
     )
-    for channel, count in created:
-        per_channel.add_metric([str(channel)], count)
+    for channel, count in found.created_per_channel.items():
+        per_channel.add_metric([channel], count)
     late = GaugeMetricFamily(
         "citizenbot_sla_breached_open_tickets", "Open tickets past their SLA deadline"
     )
-    late.add_metric([], breached)
+    late.add_metric([], found.breached_open)
     escalations = CounterMetricFamily(
         "citizenbot_sla_escalations", "Tickets escalated (督办) after an SLA breach"
     )
-    escalations.add_metric([], escalated)
+    escalations.add_metric([], found.escalated)
     return [per_channel, late, escalations]
 
 

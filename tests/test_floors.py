@@ -88,3 +88,22 @@ def test_the_check_sees_an_import_up() -> None:
     assert floor("nlu.identifiers") == 0 and floor("bot.tickets.numbers") == 1
     assert floor("bot.tickets.commands") == 3 and floor("bot.console.live") == 3
     assert floor("connectors.wechat.api") == 2 and floor("bot.privacy") == 1
+
+
+#: the tables of the ticket record: read and written only inside bot/tickets (the store,
+#: its queries, live sessions); other tables in the same database belong to their users
+TICKET_TABLES = frozenset({
+    "tickets", "events", "counters", "duplicate_links", "routing_corrections",
+    "resolved_contacts", "live_sessions", "live_messages",
+})
+
+
+def test_only_the_ticket_store_reads_the_ticket_tables() -> None:
+    outside = []
+    for name, path in sorted(_modules().items()):
+        if name.startswith("bot.tickets"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "bot.tickets.schema":
+                outside += [f"{name}: {a.name}" for a in node.names if a.name in TICKET_TABLES]
+    assert outside == [], "read through TicketStore.find / bot.tickets.queries"

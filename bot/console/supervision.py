@@ -110,14 +110,11 @@ def _fact_row(f: stats.Fact, now: datetime) -> dict[str, Any]:
 
 def _hotspots(console: Console, top: int = 10) -> list[dict[str, Any]]:
     """Hot spots of open complaints, cached until a ticket changes."""
-    from sqlalchemy import func, select
-
     from bot.supervision.hotspots import find_hotspots
     from bot.supervision.tickets import open_complaints
-    from bot.tickets.schema import tickets
+    from bot.tickets.queries import change_marker
 
-    with console.store.engine.connect() as conn:
-        key = tuple(conn.execute(select(func.count(), func.max(tickets.c.updated_at))).one())
+    key = change_marker(console.store.engine)
     cache = console.extras.setdefault("hotspot_cache", {})
     if cache.get("key") != key:
         now = _now(console)

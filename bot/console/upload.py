@@ -356,16 +356,11 @@ async def job_api(request: Request) -> Response:
 
 def _contact_row(console: Console, call_id: str) -> dict[str, Any] | None:
     """A resolved contact of the hotline by its call id (nothing personal is stored)."""
-    from sqlalchemy import select
-
     from bot.privacy import mask_text
-    from bot.tickets.schema import resolved_contacts as table
+    from bot.tickets.queries import resolved_contact
     from connectors.hotline.ingest import CHANNEL
 
-    with console.store.engine.connect() as conn:
-        row = conn.execute(
-            select(table).where(table.c.idempotency_key == f"{CHANNEL}:{call_id}")
-        ).first()
+    row = resolved_contact(console.store.engine, f"{CHANNEL}:{call_id}")
     if row is None:
         return None
     return {

@@ -27,11 +27,10 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from bot.supervision.districts import DistrictTable, district_table
-from bot.tickets.schema import events, tickets
+from bot.tickets.queries import statistics_rows
 
 UTC = timezone.utc
 ACTIVE = frozenset({"received", "dispatched", "in_progress"})
@@ -79,48 +78,31 @@ def load_facts(
 ) -> list[Fact]:
     """Tickets created in [since, until) (aware datetimes), as :class:`Fact` rows."""
     table = table or district_table()
-    first = (
-        select(events.c.ticket_id, func.min(events.c.at).label("first_at"))
-        .where(events.c.action.in_(["start", "reply"]))
-        .group_by(events.c.ticket_id)
-        .subquery()
-    )
-    t = tickets.c
-    stmt = select(
-        t.number, t.created_at, t.kind, t.status, t.category, t.department, t.channel,
-        t.place, t.summary, t.deadline, t.paused_at, t.escalated_at, t.replied_at,
-        t.closed_at, t.rating, first.c.first_at,
-    ).select_from(tickets.outerjoin(first, first.c.ticket_id == t.id))  # fmt: skip
-    if since is not None:
-        stmt = stmt.where(t.created_at >= since.astimezone(UTC).replace(tzinfo=None))
-    if until is not None:
-        stmt = stmt.where(t.created_at < until.astimezone(UTC).replace(tzinfo=None))
     facts = []
-    with engine.connect() as conn:
-        for r in conn.execute(stmt.order_by(t.created_at)):
-            created = _aware(r.created_at)
-            assert created is not None
-            facts.append(
-                Fact(
-                    number=r.number,
-                    day=created.astimezone(tz).date(),
-                    created_at=created,
-                    kind=r.kind,
-                    status=r.status,
-                    category=r.category or NONE_LABEL,
-                    department=r.department or NONE_LABEL,
-                    channel=r.channel,
-                    # the place first; the summary only when the place names no district
-                    district=table.of(r.place, r.summary),
-                    deadline=_aware(r.deadline),  # type: ignore[arg-type]
-                    paused=r.paused_at is not None,
-                    escalated_at=_aware(r.escalated_at),
-                    replied_at=_aware(r.replied_at),
-                    closed_at=_aware(r.closed_at),
-                    first_response_at=_aware(r.first_at),
-                    rating=r.rating,
-                )
+    for r in statistics_rows(engine, since, until):
+        created = _aware(r.created_at)
+        assert created is not None
+        facts.append(
+            Fact(
+                number=r.number,
+                day=created.astimezone(tz).date(),
+                created_at=created,
+                kind=r.kind,
+                status=r.status,
+                category=r.category or NONE_LABEL,
+                department=r.department or NONE_LABEL,
+                channel=r.channel,
+                # the place first; the summary only when the place names no district
+                district=table.of(r.place, r.summary),
+                deadline=_aware(r.deadline),  # type: ignore[arg-type]
+                paused=r.paused_at is not None,
+                escalated_at=_aware(r.escalated_at),
+                replied_at=_aware(r.replied_at),
+                closed_at=_aware(r.closed_at),
+                first_response_at=_aware(r.first_at),
+                rating=r.rating,
             )
+        )
     return facts
 
 
