@@ -33,15 +33,10 @@ from actions.kb import Answer
 from actions.support import danger_of, handle_emergency
 from bot.privacy import mask_phone
 from bot.tickets import NewTicket, TicketError
+from bot.tickets.models import KIND_BY_INTENT
 from nlu.identifiers import first_phone
 
 #: intent that opened the case → ticket kind
-KIND_BY_INTENT = {
-    "complain": "complaint",
-    "report": "report",
-    "request_help": "help",
-    "suggest": "suggestion",
-}
 DECLINED = "declined"
 CASE_SLOTS = (
     "case_kind",

@@ -7,12 +7,23 @@ decrypted contact details only come out of ``TicketStore.contact``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 KINDS = frozenset({"complaint", "report", "help", "suggestion", "inquiry", "callback", "emergency"})
+#: the kind of case a citizen's intent opens (the NLU's intent names), for the chat
+#: (actions/cases.py) and the hotline (connectors/hotline/understand.py) alike;
+#: danger to life is recognised apart (nlu/emergency.py) and files kind "emergency"
+KIND_BY_INTENT: Mapping[str, str] = MappingProxyType({
+    "complain": "complaint",
+    "report": "report",
+    "request_help": "help",
+    "suggest": "suggestion",
+})
 
 
 class Status(str, Enum):

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from bot.tickets.models import KIND_BY_INTENT
 from connectors.hotline.agent import AgentTurn, is_question, read_agent_turn
 from connectors.hotline.formats import Call
 from connectors.hotline.vocabulary import (
@@ -62,13 +63,8 @@ from connectors.hotline.vocabulary import (
 from nlu.emergency import recognise
 from nlu.text import normalize_with_offsets
 
-ACT_BY_INTENT = {
-    "complain": "complaint",
-    "report": "report",
-    "request_help": "help",
-    "suggest": "suggestion",
-    "emergency": "emergency",
-}
+#: the case act each intent names: the ticket kinds of bot.tickets.models, and danger
+ACT_BY_INTENT = {**KIND_BY_INTENT, "emergency": "emergency"}
 #: the more serious act wins a tie
 CASE_PRIORITY = ("emergency", "complaint", "report", "help", "suggestion")
 #: questions: answered on the call, they need no ticket
