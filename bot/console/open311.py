@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot.console.core import Console
 from bot.supervision import apikeys
 from bot.supervision.districts import district_table
+from bot.supervision.texts import public_texts
 from bot.tickets.errors import TicketError, TicketNotFound
 from bot.tickets.models import NewTicket, Status, TicketView
 
@@ -153,7 +154,9 @@ def services_rows(console: Console) -> list[dict[str, Any]]:
             {
                 "service_code": code,
                 "service_name": code,
-                "description": f"{code}类问题，由{route.department}办理",
+                "description": public_texts().service_description.format(
+                    category=code, department=route.department
+                ),
                 "metadata": False,
                 "type": "realtime",
                 "keywords": code,
@@ -172,7 +175,7 @@ async def discovery(request: Request) -> Response:
     base = str(request.base_url).rstrip("/")
     doc = {
         "changeset": "2026-11-27T00:00:00Z",
-        "contact": "12345 政务服务便民热线",
+        "contact": public_texts().operator,
         "key_service": "citizenbot open311 key add LABEL (operator issues keys)",
         "endpoints": [
             {
@@ -365,7 +368,7 @@ async def requests_post(request: Request) -> Response:
     row = {
         "service_request_id": view.number,
         "token": None,
-        "service_notice": f"已受理，工单号 {view.number}",
+        "service_notice": public_texts().request_accepted.format(number=view.number),
         "account_id": None,
     }
     return _answer(fmt, "service_requests", "request", [row], status=201)

@@ -45,6 +45,7 @@ from typing import Any
 from bot.privacy import mask_text
 from bot.settings import ROOT
 from bot.supervision.districts import DistrictTable, district_table
+from bot.supervision.texts import public_texts
 
 STOPWORDS_FILE = ROOT / "data" / "hotspots" / "stopwords.txt"
 #: cosine similarity (word + bigram TF-IDF) at which two texts describe one problem
@@ -229,7 +230,7 @@ def find_hotspots(
             latest = max((times[r] for r in rows_sorted if times[r]), default=None)
             found.append(
                 Hotspot(
-                    label=f"{district}·{'、'.join(top_words) or '综合'}",
+                    label=f"{district}·{'、'.join(top_words) or public_texts().no_keyword}",
                     district=district,
                     keywords=top_words,
                     ids=[docs[r].id for r in rows_sorted],

@@ -43,15 +43,15 @@ from typing import Any
 
 from bot.supervision.districts import district_table
 from bot.supervision.stats import NONE_LABEL, Fact
+from bot.supervision.texts import public_texts
+from bot.tickets.models import Status
 
 K = 5
 DIMENSIONS = ("category", "district", "channel", "status")
 PERIODS = ("day", "week", "month", "all")
-STATUSES = frozenset(
-    {"received", "dispatched", "in_progress", "replied", "follow_up", "closed", "merged"}
-)
+STATUSES = frozenset(status.value for status in Status)
 _CHANNEL = re.compile(r"^[a-z0-9_]{1,32}$")
-OTHER = "其他"
+OTHER = public_texts().other
 FIELDS = ("period", "dimension", "value", "tickets", "median_resolution_hours")
 UTC = timezone.utc
 
@@ -210,7 +210,7 @@ def to_json(
     cells: Sequence[Cell], *, since: date, until: date, period: str, k: int = K, now: datetime
 ) -> str:
     document = {
-        "title": "12345 工单开放数据 / citizen service tickets, open data",
+        "title": public_texts().open_data_title,
         "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),
         "since": since.isoformat(),
         "until": until.isoformat(),
