@@ -13,15 +13,15 @@ silent), what staff wrote and whether it reached the citizen (``delivery``).
 Texts are what people typed, encrypted with the personal-data key like contact
 details: staff serving a citizen read them as written; nothing else lists them.
 
-Times are stored as naive UTC, like the tickets' (see :mod:`bot.tickets.store`).
+Times are stored as naive UTC, like the tickets' (see :mod:`bot.tickets.times`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, overload
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
@@ -30,8 +30,8 @@ from sqlalchemy.exc import IntegrityError
 from bot.tickets.errors import ConflictError, IllegalTransition, InvalidInput, TicketNotFound
 from bot.tickets.schema import live_messages, live_sessions
 from bot.tickets.store import TicketStore
+from bot.tickets.times import UTC, aware, local, to_db
 
-UTC = timezone.utc
 WAITING, TAKEN, ENDED = "waiting", "taken", "ended"
 OPEN = (WAITING, TAKEN)
 #: why a session ended
@@ -39,23 +39,6 @@ END_REASONS = frozenset({"handed_back", "closed", "expired", "cancelled", "lapse
 SPEAKERS = frozenset({"citizen", "bot", "staff", "system"})
 #: longest message kept (a citizen's message is capped by the channels long before)
 MAX_TEXT = 4000
-
-
-def _db(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-@overload
-def _aware(value: datetime) -> datetime: ...
-
-
-@overload
-def _aware(value: None) -> None: ...
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """Stored naive UTC -> aware UTC (a NULL stays NULL)."""
-    return value.replace(tzinfo=UTC) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -154,7 +137,7 @@ class LiveStore:
 
     def _local(self, value: datetime | None) -> datetime | None:
         """Stored naive UTC -> aware local time, as staff read it."""
-        return value.replace(tzinfo=UTC).astimezone(self.store.tz) if value is not None else None
+        return local(value, self.store.tz)
 
     def _encrypt(self, text: str) -> str:
         token = self.store.cipher.encrypt(text[:MAX_TEXT])
@@ -240,7 +223,7 @@ class LiveStore:
                 text_enc=self._encrypt(text),
                 flag=flag,
                 delivery=delivery,
-                at=_db(at),
+                at=to_db(at),
             )
         )
         return int(result.inserted_primary_key[0])
@@ -250,7 +233,7 @@ class LiveStore:
         done = conn.execute(
             update(live_sessions)
             .where(and_(live_sessions.c.id == row.id, live_sessions.c.version == row.version))
-            .values(version=row.version + 1, updated_at=_db(now), **values)
+            .values(version=row.version + 1, updated_at=to_db(now), **values)
         )
         if done.rowcount != 1:
             raise ConflictError("the live session changed meanwhile / 会话已被他人更新，请刷新")
@@ -283,10 +266,10 @@ class LiveStore:
                         request_enc=self._encrypt(request) if request else None,
                         department=department,
                         ticket_number=ticket_number,
-                        expires_at=_db(now + timedelta(minutes=wait_minutes)),
+                        expires_at=to_db(now + timedelta(minutes=wait_minutes)),
                         expiry_attempts=0,
-                        created_at=_db(now),
-                        updated_at=_db(now),
+                        created_at=to_db(now),
+                        updated_at=to_db(now),
                         version=1,
                     )
                 )
@@ -385,7 +368,7 @@ class LiveStore:
                 raise ConflictError(f"already taken by {row.taken_by} / 已由 {row.taken_by} 接入")
             if row.status != WAITING:
                 raise IllegalTransition("the session has ended / 会话已结束")
-            self._touch(conn, row, now, status=TAKEN, taken_by=staff, taken_at=_db(now))
+            self._touch(conn, row, now, status=TAKEN, taken_by=staff, taken_at=to_db(now))
             self._insert_message(conn, session_id, "system", f"{staff} 接入", now)
             return self._session(conn, self._row(conn, session_id), messages=False)
 
@@ -401,13 +384,13 @@ class LiveStore:
             row = self._row(conn, session_id)
             if row.status == ENDED:
                 raise IllegalTransition("the session has ended / 会话已结束")
-            if reason == "expired" and (row.status != WAITING or _aware(row.expires_at) > now):
+            if reason == "expired" and (row.status != WAITING or aware(row.expires_at) > now):
                 raise IllegalTransition("the session is not overdue / 会话未超时")
             if staff_only is not None and row.status == TAKEN and row.taken_by != staff_only:
                 raise ConflictError(f"taken by {row.taken_by} / 已由 {row.taken_by} 接入")
             self._touch(
                 conn, row, now, status=ENDED, open_key=None, end_reason=reason, ended_by=by,
-                ended_at=_db(now), callback_number=callback_number,
+                ended_at=to_db(now), callback_number=callback_number,
             )
             self._insert_message(conn, session_id, "system", f"{by}: {reason}", now)
             return self._session(conn, self._row(conn, session_id), messages=False)
@@ -443,7 +426,7 @@ class LiveStore:
         stmt = select(live_sessions)
         condition = live_sessions.c.status.in_(OPEN)
         if ended_since is not None:
-            condition = condition | (live_sessions.c.ended_at >= _db(ended_since))
+            condition = condition | (live_sessions.c.ended_at >= to_db(ended_since))
         stmt = stmt.where(condition)
         if department is not None:
             stmt = stmt.where(live_sessions.c.department == department)
@@ -472,7 +455,7 @@ class LiveStore:
             rows = conn.execute(
                 select(live_sessions).where(
                     and_(live_sessions.c.status == WAITING,
-                         live_sessions.c.expires_at <= _db(now))
+                         live_sessions.c.expires_at <= to_db(now))
                 ).order_by(live_sessions.c.id)
             ).all()
             return [self._session(conn, row, messages=False) for row in rows]
@@ -496,7 +479,7 @@ class LiveStore:
             ids = list(conn.execute(
                 select(live_sessions.c.id).where(
                     and_(live_sessions.c.status == ENDED,
-                         live_sessions.c.ended_at < _db(before)))
+                         live_sessions.c.ended_at < to_db(before)))
             ).scalars())
             if not ids:
                 return 0

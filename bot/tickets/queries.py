@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,13 +19,7 @@ from sqlalchemy.engine import Engine, Row
 
 from bot.tickets.lifecycle import ACTIVE, OPEN
 from bot.tickets.schema import events, resolved_contacts, tickets
-
-UTC = timezone.utc
-
-
-def _db(moment: datetime) -> datetime:
-    """An aware moment as stored (naive UTC)."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
+from bot.tickets.times import to_db
 
 
 def statistics_rows(
@@ -46,9 +40,9 @@ def statistics_rows(
         t.closed_at, t.rating, first.c.first_at,
     ).select_from(tickets.outerjoin(first, first.c.ticket_id == t.id))  # fmt: skip
     if since is not None:
-        stmt = stmt.where(t.created_at >= _db(since))
+        stmt = stmt.where(t.created_at >= to_db(since))
     if until is not None:
-        stmt = stmt.where(t.created_at < _db(until))
+        stmt = stmt.where(t.created_at < to_db(until))
     with engine.connect() as conn:
         return list(conn.execute(stmt.order_by(t.created_at)).all())
 
@@ -94,7 +88,7 @@ def counts(engine: Engine, now: datetime) -> Counts:
             select(func.count()).where(
                 t.status.in_([s.value for s in ACTIVE]),
                 t.paused_at.is_(None),
-                t.deadline < _db(now),
+                t.deadline < to_db(now),
             )
         ).scalar_one()
         escalated = conn.execute(

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, overload
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -69,6 +69,7 @@ from bot.tickets.schema import (
     tickets,
 )
 from bot.tickets.sla import SlaPolicy
+from bot.tickets.times import aware, local, to_db
 
 UTC = timezone.utc
 #: a probable duplicate without a known place must be nearly the same text
@@ -94,31 +95,6 @@ _PENDING_HEADS: contextvars.ContextVar[list[tuple[str, int, str]] | None] = cont
 )
 log = logging.getLogger(__name__)
 _stores_lock = threading.Lock()
-
-
-def _to_db(value: datetime) -> datetime:
-    """Aware -> naive UTC, the stored form."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to the ticket store; pass an aware one")
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-@overload
-def _aware(value: datetime) -> datetime: ...
-
-
-@overload
-def _aware(value: None) -> None: ...
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """Stored naive UTC -> aware UTC (a NULL stays NULL)."""
-    return value.replace(tzinfo=UTC) if value is not None else None
-
-
-def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
-    """Stored naive UTC -> aware local time, how staff and citizens read it."""
-    return value.replace(tzinfo=UTC).astimezone(tz) if value is not None else None
 
 
 Masker = Callable[[str], str]
@@ -345,7 +321,7 @@ class TicketStore:
         version, more events), nothing the caller read has changed, so the event is
         chained again onto the newer head instead of failing the caller's action.
         """
-        at = _to_db(now or self._now())
+        at = to_db(now or self._now())
         look = action in LOOKS
         for _attempt in range(RECHAIN_ATTEMPTS):
             mask = self._masker(row)
@@ -545,16 +521,16 @@ class TicketStore:
             category_confidence=row.category_confidence,
             department=row.department,
             sla_class=row.sla_class,
-            deadline=_local(row.deadline, self.tz),  # type: ignore[arg-type]
-            created_at=_local(row.created_at, self.tz),  # type: ignore[arg-type]
-            updated_at=_local(row.updated_at, self.tz),  # type: ignore[arg-type]
+            deadline=local(row.deadline, self.tz),  # type: ignore[arg-type]
+            created_at=local(row.created_at, self.tz),  # type: ignore[arg-type]
+            updated_at=local(row.updated_at, self.tz),  # type: ignore[arg-type]
             summary=mask(row.summary),
             description=mask(row.description),
             place=row.place,
             occurred=row.occurred,
             version=row.version,
             reply=mask(row.reply) if row.reply is not None else None,
-            replied_at=_local(row.replied_at, self.tz),
+            replied_at=local(row.replied_at, self.tz),
             rating=row.rating,
             rating_solved=row.rating_solved,
             rating_comment=mask(row.rating_comment) if row.rating_comment else None,
@@ -570,8 +546,8 @@ class TicketStore:
             masked_id_number=self._mask_field(row.id_number_enc, id_number, mask_id_number),
             masked_name=self._mask_field(row.name_enc, name, mask_name),
             paused=row.paused_at is not None,
-            escalated_at=_local(row.escalated_at, self.tz),
-            closed_at=_local(row.closed_at, self.tz),
+            escalated_at=local(row.escalated_at, self.tz),
+            closed_at=local(row.closed_at, self.tz),
             purged=row.purged_at is not None,
             public_note=row.public_note,
         )
@@ -657,13 +633,13 @@ class TicketStore:
                 category_confidence=new.category_confidence,
                 department=None,
                 sla_class=sla_class,
-                deadline=_to_db(deadline),
+                deadline=to_db(deadline),
                 reopen_count=0,
                 transcript=json.dumps(list(new.transcript), ensure_ascii=False, default=str),
                 attachments=json.dumps(list(new.attachments), ensure_ascii=False, default=str),
                 facts=json.dumps(dict(new.facts), ensure_ascii=False, default=str),
-                created_at=_to_db(now),
-                updated_at=_to_db(now),
+                created_at=to_db(now),
+                updated_at=to_db(now),
                 event_count=0,
                 last_event_hash=GENESIS,
             )
@@ -719,7 +695,7 @@ class TicketStore:
     def _find_duplicates(
         self, conn: Connection, row: Row, now: datetime
     ) -> list[tuple[str, float]]:
-        since = _to_db(now - timedelta(days=self.settings.duplicate_window_days))
+        since = to_db(now - timedelta(days=self.settings.duplicate_window_days))
         candidates = conn.execute(
             select(
                 tickets.c.id,
@@ -757,7 +733,7 @@ class TicketStore:
                     ticket_id=row.id,
                     candidate_id=candidate_id,
                     score=round(score, 4),
-                    created_at=_to_db(now),
+                    created_at=to_db(now),
                 )
             )
         return [(number, score) for _id, number, score in found[:5]]
@@ -798,7 +774,7 @@ class TicketStore:
             del fresh[key]
         if not fresh:
             return []
-        now = _to_db(self._now())
+        now = to_db(self._now())
         rows = [
             {
                 "idempotency_key": c.idempotency_key,
@@ -811,7 +787,7 @@ class TicketStore:
                 "service": c.service,
                 "summary": mask_text(c.summary),
                 "agent": c.agent,
-                "started_at": _to_db(c.started_at) if c.started_at else None,
+                "started_at": to_db(c.started_at) if c.started_at else None,
                 "created_at": now,
             }
             for c in fresh.values()
@@ -855,10 +831,10 @@ class TicketStore:
                     "service": r.service,
                     "summary": r.summary,
                     "agent": r.agent,
-                    "started_at": _local(r.started_at, self.tz).isoformat()  # type: ignore[union-attr]
+                    "started_at": local(r.started_at, self.tz).isoformat()  # type: ignore[union-attr]
                     if r.started_at
                     else None,
-                    "created_at": _local(r.created_at, self.tz).isoformat(),  # type: ignore[union-attr]
+                    "created_at": local(r.created_at, self.tz).isoformat(),  # type: ignore[union-attr]
                 }
                 for r in conn.execute(stmt)
             ]
@@ -1016,9 +992,9 @@ class TicketStore:
                          for n in numbers]
             stmt = stmt.where(t.number.in_(canonical))
         if since is not None:
-            stmt = stmt.where(t.created_at >= _to_db(since))
+            stmt = stmt.where(t.created_at >= to_db(since))
         if until is not None:
-            stmt = stmt.where(t.created_at <= _to_db(until))
+            stmt = stmt.where(t.created_at <= to_db(until))
         if categories is not None:
             stmt = stmt.where(t.category.in_(list(categories)))
         if statuses is not None:
@@ -1055,7 +1031,7 @@ class TicketStore:
     ) -> builtins.list[TicketView]:
         """Running clocks ending within ``within_hours`` (or already ended), soonest first."""
         now = now or self._now()
-        limit = _to_db(now + timedelta(hours=within_hours))
+        limit = to_db(now + timedelta(hours=within_hours))
         stmt = (
             select(tickets)
             .where(
@@ -1081,7 +1057,7 @@ class TicketStore:
                 "actor_role": e.actor_role,
                 "actor_name": e.actor_name,
                 "actor_department": e.actor_department,
-                "at": _aware(e.at).isoformat(),
+                "at": aware(e.at).isoformat(),
                 "from_status": e.from_status,
                 "to_status": e.to_status,
                 "reason": e.reason,
@@ -1130,7 +1106,7 @@ class TicketStore:
                         "actor_role": event.actor_role,
                         "actor_name": event.actor_name,
                         "actor_department": event.actor_department,
-                        "at": _aware(event.at).isoformat(),
+                        "at": aware(event.at).isoformat(),
                         "from_status": event.from_status,
                         "to_status": event.to_status,
                         "reason": event.reason,
@@ -1174,7 +1150,7 @@ class TicketStore:
                     "ticket": ticket,
                     "probable_duplicate_of": primary,
                     "score": score,
-                    "created_at": _aware(at).isoformat(),
+                    "created_at": aware(at).isoformat(),
                 }
                 for ticket, primary, score, at in conn.execute(stmt)
             ]
@@ -1196,7 +1172,7 @@ class TicketStore:
                     "corrected": r.corrected,
                     "department": r.department,
                     "actor": r.actor,
-                    "at": _aware(r.at).isoformat(),
+                    "at": aware(r.at).isoformat(),
                 }
                 for r in conn.execute(stmt)
             ]
@@ -1218,7 +1194,7 @@ class TicketStore:
         sla_class = self.sla.class_for(row.kind, route.sla_class if route else None)
         if sla_class != row.sla_class:
             values["sla_class"] = sla_class
-            values["deadline"] = _to_db(self.sla.deadline(sla_class, _aware(row.created_at)))
+            values["deadline"] = to_db(self.sla.deadline(sla_class, aware(row.created_at)))
         return values
 
     def dispatch(
@@ -1252,7 +1228,7 @@ class TicketStore:
                         corrected=corrected,
                         department=department,
                         actor=actor.label(),
-                        at=_to_db(now),
+                        at=to_db(now),
                     )
                 )
             row = self._record(
@@ -1290,7 +1266,7 @@ class TicketStore:
             payload={"text": text},
             values=lambda row, now: {
                 "reply": text,
-                "replied_at": _to_db(now),
+                "replied_at": to_db(now),
                 "paused_at": None,
             },
             expected_version=expected_version,
@@ -1337,7 +1313,7 @@ class TicketStore:
                 row = self._record(conn, row, actor, Action.FOLLOW_UP, to=target, now=now)
             rating = {"rating": score, "rating_solved": solved, "rating_comment": comment or None}
             payload = {"score": score, "solved": solved, "comment": comment}
-            replied = _aware(row.replied_at) or now
+            replied = aware(row.replied_at) or now
             window = timedelta(days=self.settings.ticket_reopen_days)
             if solved or now - replied > window:
                 target = lifecycle.check(
@@ -1356,7 +1332,7 @@ class TicketStore:
                     Action.RATE_CLOSE,
                     to=target,
                     payload=payload,
-                    values={**rating, "closed_at": _to_db(now)},
+                    values={**rating, "closed_at": to_db(now)},
                     now=now,
                 )
             else:
@@ -1379,7 +1355,7 @@ class TicketStore:
                     values={
                         **rating,
                         "reopen_count": row.reopen_count + 1,
-                        "deadline": _to_db(deadline),
+                        "deadline": to_db(deadline),
                         "escalated_at": None,
                         "paused_at": None,
                     },
@@ -1396,7 +1372,7 @@ class TicketStore:
             actor,
             Action.CLOSE,
             reason=reason,
-            values=lambda row, now: {"closed_at": _to_db(now)},
+            values=lambda row, now: {"closed_at": to_db(now)},
             expected_version=expected_version,
         )
 
@@ -1469,7 +1445,7 @@ class TicketStore:
                 payload={"into": primary.number},
                 values={
                     "duplicate_of": primary.number,
-                    "closed_at": _to_db(now),
+                    "closed_at": to_db(now),
                     "paused_at": None,
                 },
                 now=now,
@@ -1492,7 +1468,7 @@ class TicketStore:
             actor,
             Action.ESCALATE,
             reason=reason,
-            values=lambda row, now: {"escalated_at": _to_db(now)},
+            values=lambda row, now: {"escalated_at": to_db(now)},
         )
 
     def escalate_overdue(self, now: datetime | None = None) -> builtins.list[TicketView]:
@@ -1506,7 +1482,7 @@ class TicketStore:
             tickets.c.status.in_([s.value for s in lifecycle.ACTIVE]),
             tickets.c.paused_at.is_(None),
             tickets.c.escalated_at.is_(None),
-            tickets.c.deadline < _to_db(now),
+            tickets.c.deadline < to_db(now),
         )
         with self._read() as conn:
             numbers = list(conn.execute(stmt).scalars())
@@ -1519,12 +1495,12 @@ class TicketStore:
                     if (
                         row.escalated_at is not None
                         or row.paused_at is not None
-                        or _aware(row.deadline) >= now
+                        or aware(row.deadline) >= now
                         or Status(row.status) not in lifecycle.ACTIVE
                     ):
                         continue
                     target = lifecycle.check(Action.ESCALATE, Status(row.status), system, None)
-                    overdue = now - _aware(row.deadline)
+                    overdue = now - aware(row.deadline)
                     row = self._record(
                         conn,
                         row,
@@ -1533,11 +1509,11 @@ class TicketStore:
                         to=target,
                         reason="sla breach",
                         payload={
-                            "deadline": _aware(row.deadline).isoformat(),
+                            "deadline": aware(row.deadline).isoformat(),
                             "overdue_hours": round(overdue.total_seconds() / 3600, 2),
                             "department": row.department,
                         },
-                        values={"escalated_at": _to_db(now)},
+                        values={"escalated_at": to_db(now)},
                         now=max(now, self._now()),
                     )
                     escalated.append(self._view(conn, row))
@@ -1612,7 +1588,7 @@ class TicketStore:
         def values(row: Row, now: datetime) -> dict[str, Any]:
             if row.paused_at is not None:
                 raise InvalidInput(messages.ALREADY_PAUSED.format(number=row.number))
-            return {"paused_at": _to_db(now)}
+            return {"paused_at": to_db(now)}
 
         return self._change(
             number,
@@ -1626,11 +1602,11 @@ class TicketStore:
     def _resume_values(self, row: Row, now: datetime) -> dict[str, Any]:
         deadline = self.sla.extend_for_pause(
             row.sla_class,
-            _aware(row.deadline),
-            _aware(row.paused_at),
+            aware(row.deadline),
+            aware(row.paused_at),
             now,
         )
-        return {"paused_at": None, "deadline": _to_db(deadline)}
+        return {"paused_at": None, "deadline": to_db(deadline)}
 
     def resume(
         self, number: str, actor: Actor, *, expected_version: int | None = None
@@ -1730,7 +1706,7 @@ class TicketStore:
         actor = actor or Actor.system()
         days = self.settings.ticket_retention_days if days is None else days
         now = now or self._now()
-        cutoff = _to_db(now - timedelta(days=days))
+        cutoff = to_db(now - timedelta(days=days))
         stmt = select(tickets.c.number).where(
             tickets.c.status.in_([Status.CLOSED.value, Status.MERGED.value]),
             tickets.c.closed_at <= cutoff,
@@ -1802,7 +1778,7 @@ class TicketStore:
             "attachments": "[]",
             "facts": "{}",
             "idempotency_key": None,
-            "purged_at": _to_db(when),
+            "purged_at": to_db(when),
         }
 
     def purge_conversations(self, before: datetime) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ import pytest
 
 from bot.settings import ROOT, load_settings
 from bot.tickets import Actor, NewTicket, Role, TicketStore
+from tests.browser import chromium
 from tests.stack import Stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
@@ -37,14 +37,6 @@ ENV = "市生态环境局"
 HOUSING = "市住房和城乡建设局"
 NEW_PASSWORD = "a-much-better-password"
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _wait(predicate: Any, timeout: float = 60, step: float = 0.5) -> Any:
@@ -95,16 +87,9 @@ def live(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (apt-get install -y chromium fonts-wqy-microhei)")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=executable, headless=True, args=ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 class Person:

@@ -10,7 +10,6 @@ by a real uvicorn server (a thread) on a fresh SQLite store. Screenshots go to
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import threading
 import time
@@ -24,20 +23,13 @@ from bot.console.accounts import Accounts
 from bot.console.core import load_messages
 from bot.settings import ROOT
 from bot.tickets import Actor, NewTicket, Role, TicketStore
+from tests.browser import chromium
 from tests.console.conftest import ENV, PASSWORD, dispatched
 
 pytestmark = pytest.mark.browser
 
 SHOTS = ROOT / "reports" / "console"
 M = load_messages()
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: codes and Python values nobody should read on a page (see test_workday.RAW)
 RAW = re.compile(
     r"(?<![A-Za-z_])(request_id|call_id|intents?|agent|truncated|None|False|True|webchat|"
@@ -68,16 +60,9 @@ def server(app: Any, users: dict[str, str], accounts: Accounts) -> Iterator[str]
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (apt-get install -y chromium fonts-wqy-microhei)")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=executable, headless=True, args=ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 class Person:

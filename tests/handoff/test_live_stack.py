@@ -17,7 +17,6 @@ the same at any hour; the off-hours answer is in ``test_actions.py``.
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -32,6 +31,7 @@ from bot.settings import ROOT, load_settings
 from bot.tickets import TicketStore
 from bot.tickets.live import LiveStore
 from bot.tickets.schema import live_sessions
+from tests.browser import chromium
 from tests.channels.conftest import Account
 from tests.channels.telegram_fixtures import SECRET, TOKEN, message_update, new_chat
 from tests.channels.wechat_sim import WeChatServer, new_openid
@@ -45,8 +45,6 @@ SHOTS = ROOT / "reports" / "handoff"
 TICKET = re.compile(r"GD\d{8}-\d{4}")
 PASSWORD = "a-much-better-password"
 WAIT_MINUTES = 2
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def _wait(predicate: Any, timeout: float = 30, step: float = 0.25) -> Any:
@@ -293,16 +291,9 @@ def test_telegram_both_ways_through_the_bot_api(system: dict, telegram_api: Tele
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (apt-get install -y chromium fonts-wqy-microhei)")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=executable, headless=True, args=ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 WIDGET = "document.querySelector('#citizenbot-webchat').shadowRoot"

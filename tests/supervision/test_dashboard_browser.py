@@ -7,7 +7,6 @@ in as a supervisor. Screenshots go to ``reports/supervision/``.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -24,6 +23,7 @@ from bot.settings import ROOT
 from bot.supervision import surge
 from bot.tickets import TicketStore
 from bot.tickets.schema import tickets
+from tests.browser import chromium
 from tests.supervision.conftest import NOW, PASSWORD, SQLITE_ONLY, Clock, seed
 from tests.supervision.test_warnings import _seed_surge
 
@@ -32,14 +32,6 @@ from tests.supervision.test_warnings import _seed_surge
 pytestmark = SQLITE_ONLY
 
 SHOTS = ROOT / "reports" / "supervision"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 UTC = timezone.utc
 SINCE = (NOW - timedelta(days=29)).date()
 
@@ -65,17 +57,10 @@ def server(app: Any) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (apt-get install -y chromium fonts-wqy-microhei)")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True, args=ARGS)
+    with chromium() as browser:
         context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
         yield context.new_page()
-        browser.close()
 
 
 def _sql_counts(store: TicketStore, column: Any) -> dict[str, int]:

@@ -19,18 +19,8 @@ from bot.supervision.districts import DistrictTable, district_table
 from bot.supervision.districts_national import Home, national_divisions
 from bot.supervision.stats import load_facts
 from bot.tickets import NewTicket, TicketStore
-from tests.supervision import conftest as _supervision
 from tests.supervision.conftest import NOW, Clock
 from tests.supervision.test_rules import _fact
-
-app = _supervision.app
-clock = _supervision.clock
-database_url = _supervision.database_url
-db_url = _supervision.db_url
-pg_url = _supervision.pg_url
-settings = _supervision.settings
-sqlite_template = _supervision.sqlite_template
-store = _supervision.store
 
 
 def _table(tmp_path: Path, body: str) -> DistrictTable:
