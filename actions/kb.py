@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -42,6 +42,8 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT / "data" / "kb"
+#: the words the search ignores or rewrites; a subfolder, so never read as entries
+VOCABULARY = DEFAULT_PATH / "search" / "vocabulary.yml"
 DICTIONARIES = ROOT / "nlu" / "dictionaries"
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9\-]*$")
@@ -50,46 +52,6 @@ _OPTIONAL = {"links": list}
 _MAX_QUESTIONS = 12
 #: How many BM25 candidates are re-ranked by confidence.
 _RERANK = 10
-
-#: Words that say nothing about *which* service is meant. Removing them keeps a long,
-#: chatty question ("你好，我想问一下那个…") from matching on politeness alone.
-_STOPWORD_TEXT = """
-的 了 吗 呢 啊 吧 呀 么 嘛 哦 哈 着 过 也 都 就 还 又 和 与 及 或 跟 是 在 有 要 能 会
-可 可以 去 来 我 我们 你 你们 您 他 她 它 俺 咱 咱们 自己 这 那 这个 那个 这边 那边
-一下 一个 个 下 点 些 请问 请 问 问下 想 想问 想问下 咨询 咨询一下 你好 您好 麻烦 谢谢
-那么 怎么 怎么样 怎样 如何 咋 咋整 咋办 怎么办 什么 啥 哪 哪里 哪儿 多少 几 办法 知道
-一般 现在 目前 需要 应该 得 该 说 弄 搞 办 办理 给 让 被 把 对 从 到 上 中 里
-怎么弄 咋弄 有没有 能不能 可不可以 是不是 不 没 没有 啥子 嘞 呗
-， 。 ？ ！ 、 ： ； , . ? ! : ;
-"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-#: Colloquial phrases rewritten in the text before segmentation (jieba may cut them in
-#: ways that hide the word, e.g. 找不到 → 找/不到). Only multi-character phrases, so no
-#: rewrite can land inside an unrelated word.
-_PHRASES = {
-    "找不到": "丢失", "不见了": "丢失", "被偷": "丢失", "弄丢": "丢失", "搞丢": "丢失",
-    "驾照": "驾驶证", "房本": "房产证", "不动产权证书": "房产证", "不动产权证": "房产证",
-    "退休金": "养老金", "退休工资": "养老金",
-    "上户口": "落户", "报户口": "落户", "户口": "户籍",
-    "老婆": "配偶", "老公": "配偶", "媳妇": "配偶", "爱人": "配偶",
-    "闯红灯": "违章", "超速": "违章", "违停": "违章", "电子眼": "违章",
-    "转回": "转移", "转到": "转移", "转过来": "转移", "转入": "转移",
-    "香港": "港澳", "澳门": "港澳",
-    "新生儿": "孩子", "小孩": "孩子", "宝宝": "孩子", "娃娃": "孩子",
-    "多长时间": "多久", "多少天": "多久", "几天": "多久",
-    "医保卡": "社保卡", "保租房": "保障性租赁住房",
-    "看病": "就医", "住院": "就医",
-}
-_PHRASE_RE = re.compile("|".join(sorted(map(re.escape, _PHRASES), key=len, reverse=True)))
-
-#: Single words mapped after segmentation (too short to rewrite safely as text).
-_SYNONYMS = {
-    "娃": "孩子", "丢": "丢失", "掉": "丢失", "丢了": "丢失", "掉了": "丢失", "遗失": "丢失",
-    "补": "补办", "补领": "补办", "取": "提取", "取出": "提取", "提": "提取", "提现": "提取",
-    "交": "缴", "缴纳": "缴", "缴费": "缴", "交费": "缴", "查询": "查", "穷": "困难",
-    "贫困": "困难", "续": "续签", "执照": "营业执照",
-}
 
 
 class KnowledgeBaseError(ValueError):
@@ -148,6 +110,98 @@ class NotFound:
     hits: tuple[Hit, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """How the search reads a question: words it ignores, phrases and words it rewrites.
+
+    Word lists are data an operator tunes (``data/kb/search/vocabulary.yml``), not
+    code; a mistake in the file stops loading with an error that names it.
+    """
+
+    #: words that say nothing about *which* service is meant
+    stopwords: frozenset[str]
+    #: colloquial phrase -> the word it means, rewritten in the text before segmentation
+    phrases: Mapping[str, str]
+    #: segmented word -> the word it means (too short to rewrite safely as text)
+    synonyms: Mapping[str, str]
+
+    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # longest first, so a phrase inside a longer one never wins
+        alternatives = sorted(map(re.escape, self.phrases), key=len, reverse=True)
+        pattern = re.compile("|".join(alternatives)) if alternatives else None
+        object.__setattr__(self, "_pattern", pattern)
+
+    def rewrite(self, text: str) -> str:
+        """``text`` with every colloquial phrase replaced by the word it means."""
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(lambda match: self.phrases[match.group()], text)
+
+    @classmethod
+    def load(cls, path: Path = VOCABULARY) -> Vocabulary:
+        """Read and check the vocabulary file; :class:`KnowledgeBaseError` names the fault."""
+        name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise KnowledgeBaseError(f"{name}: cannot read the vocabulary: {error}") from error
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise KnowledgeBaseError(f"{name}:{where} not valid YAML: {error}") from error
+        expected = {"stopwords", "phrases", "synonyms"}
+        if not isinstance(data, dict) or set(data) != expected:
+            raise KnowledgeBaseError(
+                f"{name}: expected a mapping with exactly {', '.join(sorted(expected))}"
+            )
+        if not isinstance(data["stopwords"], str):
+            raise KnowledgeBaseError(f"{name}: 'stopwords' must be text, words separated by spaces")
+        phrases = _word_map(name, "phrases", data["phrases"])
+        short = sorted(phrase for phrase in phrases if len(phrase) < 2)
+        if short:
+            raise KnowledgeBaseError(
+                f"{name}: 'phrases' must be two or more characters (it would rewrite inside "
+                f"other words): {', '.join(short)}"
+            )
+        return cls(
+            stopwords=frozenset(data["stopwords"].split()),
+            phrases=phrases,
+            synonyms=_word_map(name, "synonyms", data["synonyms"]),
+        )
+
+
+def _word_map(name: Path, section: str, raw: Any) -> dict[str, str]:
+    """``{word: [variants]}`` from the file as ``{variant: word}``; a variant has one word."""
+    if not isinstance(raw, dict):
+        raise KnowledgeBaseError(f"{name}: '{section}' must map a word to a list of variants")
+    mapped: dict[str, str] = {}
+    for word, variants in raw.items():
+        if not isinstance(word, str) or not word.strip() or not isinstance(variants, list):
+            raise KnowledgeBaseError(
+                f"{name}: '{section}': {word!r} must be a word with a list of variants"
+            )
+        for variant in variants:
+            if not isinstance(variant, str) or not variant.strip() or variant != variant.strip():
+                raise KnowledgeBaseError(
+                    f"{name}: '{section}': {word}: {variant!r} must be a word without spaces"
+                )
+            if variant in mapped:
+                raise KnowledgeBaseError(
+                    f"{name}: '{section}': {variant} is listed under both "
+                    f"{mapped[variant]} and {word}"
+                )
+            mapped[variant] = word
+    return mapped
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> Vocabulary:
+    """The shipped vocabulary, read once per process (when the first text is tokenized)."""
+    return Vocabulary.load()
+
+
 @lru_cache(maxsize=1)
 def _jieba() -> Any:
     """jieba with our government dictionary, loaded once per process."""
@@ -169,13 +223,14 @@ def tokenize(text: str) -> list[str]:
     (过户/过户手续, 签注/续签), still share evidence. On the held-out paraphrases
     this beat words alone and word-internal bigrams.
     """
-    text = _PHRASE_RE.sub(lambda match: _PHRASES[match.group()], normalize(text).lower())
+    vocabulary = _vocabulary()
+    text = vocabulary.rewrite(normalize(text).lower())
     words = []
     for word in _jieba().lcut(text):
         word = word.strip()
-        if not word or word in _STOPWORDS or not any(ch.isalnum() for ch in word):
+        if not word or word in vocabulary.stopwords or not any(ch.isalnum() for ch in word):
             continue
-        words.append(_SYNONYMS.get(word, word))
+        words.append(vocabulary.synonyms.get(word, word))
     chars = {ch for word in words if len(word) > 1 for ch in word}
     return words + [f"#{ch}" for ch in sorted(chars)]
 
