@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import yaml
 from rasa_sdk import Tracker
 
-from bot.settings import get_settings
+from bot.settings import ROOT, get_settings
 from bot.tickets import Actor, TicketStore
 
 #: Shortest text we accept as the description of a case; "我要投诉" alone is not one.
@@ -114,11 +117,51 @@ def local_now() -> datetime:
     return datetime.now(ZoneInfo(get_settings().timezone))
 
 
-def format_deadline(value: datetime | None) -> str:
+@dataclass(frozen=True)
+class DateFormats:
+    """How a date reads to citizens: wording is data (``data/formats.yml``), not code."""
+
+    date: str
+    date_time: str
+
+
+FORMATS_FILE = ROOT / "data" / "formats.yml"
+
+
+def load_formats(path: Path = FORMATS_FILE) -> DateFormats:
+    """Read and check the formats; a missing key or a bad field is an error naming the file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: cannot read the date formats: {error}") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping with 'date' and 'date_time'")
+    formats = {}
+    for key in ("date", "date_time"):
+        text = data.get(key)
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"{path}: '{key}' must be a format such as {{month}}月{{day}}日")
+        try:
+            text.format(month=12, day=4, time="17:30")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(
+                f"{path}: '{key}' may use only {{month}}, {{day}} and {{time}}: {error!r}"
+            ) from error
+        formats[key] = text
+    return DateFormats(**formats)
+
+
+#: read when the action server loads, so a broken file stops it at start, not mid-answer
+DATE_FORMATS = load_formats()
+
+
+def format_deadline(value: datetime | None, *, with_time: bool = False) -> str:
+    """A deadline as citizens read it, in the service's time zone: 12月4日 (12月4日17:30)."""
     if value is None:
         return ""
     local = value.astimezone(ZoneInfo(get_settings().timezone))
-    return f"{local.month}月{local.day}日"
+    text = DATE_FORMATS.date_time if with_time else DATE_FORMATS.date
+    return text.format(month=local.month, day=local.day, time=f"{local:%H:%M}")
 
 
 def latest_entity(tracker: Tracker, entity: str) -> str | None:

@@ -27,7 +27,6 @@ import logging
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import (
@@ -40,7 +39,14 @@ from rasa_sdk.events import (
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import channel_of, latest_entity, local_now, store, transcript
+from actions.common import (
+    channel_of,
+    format_deadline,
+    latest_entity,
+    local_now,
+    store,
+    transcript,
+)
 from bot.settings import get_settings
 from bot.tickets import NewTicket, TicketError, TicketView
 from bot.tickets.live import TAKEN, WAITING, LiveSession, LiveStore
@@ -88,11 +94,8 @@ def hours_text() -> str:
 
 
 def when(value: datetime | None) -> str:
-    """A deadline as citizens read it: 12月4日17:30."""
-    if value is None:
-        return ""
-    local = value.astimezone(ZoneInfo(get_settings().timezone))
-    return f"{local.month}月{local.day}日{local:%H:%M}"
+    """A deadline as citizens read it, with the hour: 12月4日17:30 (``data/formats.yml``)."""
+    return format_deadline(value, with_time=True)
 
 
 def _intent(event: dict[str, Any]) -> str:
