@@ -46,7 +46,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bench import minimal_bot
+from bench import cpu, minimal_bot
 from bench.load import Result, Send, open_loop, rest_send
 from bench.wechat.run import MESSAGES, wechat_send
 from tests.channels.conftest import Account
@@ -70,6 +70,10 @@ class Target:
     rasa_pids: list[int] = field(default_factory=list)
     results: dict[tuple[str, float], Result] = field(default_factory=dict)
     memory_mb: list[float] = field(default_factory=list)
+    #: pid → name of this target's server processes (CPU accounting per window)
+    named: dict[int, str] = field(default_factory=dict)
+    #: per window (rate): CPU seconds each process group used
+    cpu: dict[float, dict[str, float]] = field(default_factory=dict)
 
     def saturation(self) -> float:
         """Most messages answered per second over the windows (all paths together)."""
@@ -130,12 +134,16 @@ async def measure(target: Target, rates: list[float], seconds: float,
     for rate in rates:
         mixed.reset()
         label = f"{target.name}-{rate:.0f}-{run}"
+        before = cpu.snapshot()
         result = await open_loop(label, mixed, MESSAGES, rate=rate, seconds=seconds,
                                  conversations=conversations)
+        target.cpu[rate] = cpu.per_group(before, cpu.snapshot(), target.named)
         target.results[(ALL, rate)] = result
         print(f"  {target.name} {rate:.0f}/s: {result.ok}/{result.sent} answered, "
               f"p50 {result.percentile(50):.0f} ms, p95 {result.percentile(95):.0f} ms, "
-              f"{result.throughput:.1f} msg/s", flush=True)
+              f"{result.throughput:.1f} msg/s; load average {os.getloadavg()[0]:.2f}",
+              flush=True)
+        print(f"    {cpu.describe(target.cpu[rate], result.ok, result.seconds)}", flush=True)
         if len(mixed.paths) > 1:
             for path in mixed.paths:
                 part = Result(path, rate, mixed.attempts[path], len(mixed.latencies[path]),
@@ -151,11 +159,24 @@ def _rasa_pids(processes: list[dict[str, object]]) -> list[int]:
             if str(p["name"]).startswith("Rasa server") and p.get("pid")]
 
 
+def _named(processes: list[dict[str, object]]) -> dict[int, str]:
+    """pid → group name: "Rasa servers", "action servers", "staff console"."""
+    named = {}
+    for process in processes:
+        name = str(process["name"])
+        if process.get("pid"):
+            named[int(str(process["pid"]))] = (
+                "Rasa servers" if name.startswith("Rasa server")
+                else "action servers" if name.startswith("action server") else name)
+    return named
+
+
 def run_minimal(args: argparse.Namespace) -> Target:
     port = free_port()
     process = minimal_bot.start(port)
     target = Target("minimal", {"rest": functools.partial(
-        rest_send, url=f"http://127.0.0.1:{port}/webhooks/rest/webhook")}, [process.pid])
+        rest_send, url=f"http://127.0.0.1:{port}/webhooks/rest/webhook")}, [process.pid],
+        named={process.pid: "Rasa servers"})
     try:
         asyncio.run(measure(target, args.rates, args.seconds, args.conversations))
     finally:
@@ -188,7 +209,7 @@ def run_default(args: argparse.Namespace, model: Path, recording: RecordingServe
         url = f"{stack.rasa_url}"
         target = Target("default", {
             "rest": functools.partial(rest_send, url=f"{url}/webhooks/rest/webhook"),
-            "wechat": _wechat(url, account)}, _rasa_pids(processes))
+            "wechat": _wechat(url, account)}, _rasa_pids(processes), named=_named(processes))
         asyncio.run(measure(target, args.rates, args.seconds, args.conversations))
     finally:
         stack.stop()
@@ -229,7 +250,7 @@ def run_production(args: argparse.Namespace, model: Path,
                                          token=REST_TOKEN) for url in cluster.rasa_urls])
         wechat = sticky([_wechat(url, account) for url in cluster.rasa_urls])
         target = Target(f"production-{args.servers}x", {"rest": rest, "wechat": wechat},
-                        _rasa_pids(cluster.processes()))
+                        _rasa_pids(cluster.processes()), named=_named(cluster.processes()))
         asyncio.run(measure(target, args.rates, args.seconds, args.conversations))
     finally:
         cluster.stop()

@@ -39,6 +39,13 @@ version's source before widening :data:`SUPPORTED_RASA`).
   on every action server response, which first checks the (constant) schema
   against the 2020-12 metaschema; profiled under load that was a third of the
   Rasa server's CPU. The same check with a validator built once.
+* ``DialogueStateTracker.copy`` (with ``_run_action``): the copy of the whole
+  session Rasa makes before every action is skipped when there is nothing it
+  could protect (no policy events; an utterance, ``action_listen`` or custom
+  action, which only read the tracker).
+* ``RemoteAction._action_call_format``: with Rasa's selective domain on, a
+  form's ``validate_*`` action gets the domain without its response texts
+  (rasa_sdk's form validation reads only slots and forms).
 * ``Event.resolve_by_type``: loading a tracker looks up each stored event's
   class by walking every ``Event`` subclass; a name → class table built once
   (unknown names still go to Rasa's own lookup).
@@ -188,14 +195,62 @@ def _wrap_remote_run(original: Callable[..., Awaitable[Any]]) -> Callable[..., A
     return run
 
 
+#: the tracker whose next ``copy()`` may hand out the tracker itself (see below)
+_share_once: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "citizenbot_share_tracker", default=None
+)
+
+_RUN_ACTION_ARGS = ("action", "tracker", "output_channel", "nlg", "prediction")
+
+
+@functools.lru_cache(maxsize=1)
+def _read_only_actions() -> tuple[type, ...]:
+    """Action classes whose ``run`` only reads the tracker (checked against Rasa 3.6):
+    an utterance, ``action_listen``, a custom action (the tracker is serialised for
+    the action server and read to fill in response texts)."""
+    from rasa.core.actions.action import ActionBotResponse, ActionListen, RemoteAction
+
+    return (ActionBotResponse, ActionListen, RemoteAction)
+
+
+def _tracker_may_be_shared(action: Any, prediction: Any) -> bool:
+    """Whether Rasa's copy of the tracker before ``action`` can be the tracker itself.
+
+    ``MessageProcessor._run_action`` runs every action on a copy (a replay of the
+    whole session: profiled ~0.4 ms each, three or four times a message), "as we
+    might need to discard the policy events in case of a rejection". With no
+    policy events to discard and an action that does not change the tracker it is
+    given (exact classes only: a loop action or a subclass gets its copy), the
+    copy is indistinguishable from the original.
+    """
+    return not getattr(prediction, "events", None) and type(action) in _read_only_actions()
+
+
+def _wrap_tracker_copy(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def copy(self: Any) -> Any:
+        if _share_once.get() is self:
+            _share_once.set(None)  # once: any later copy in the action is a real one
+            return self
+        return original(self)
+
+    copy._citizenbot_hook = True  # type: ignore[attr-defined]
+    return copy
+
+
 def _wrap_run_action(original: Callable[..., Awaitable[bool]]) -> Callable[..., Any]:
     @functools.wraps(original)
     async def _run_action(self: Any, *args: Any, **kwargs: Any) -> bool:
+        given = dict(zip(_RUN_ACTION_ARGS, args, strict=False), **kwargs)
+        shared = given.get("tracker") if _tracker_may_be_shared(
+            given.get("action"), given.get("prediction")) else None
         token = _action_failure.set(None)
+        share_token = _share_once.set(shared)
         try:
             result = await original(self, *args, **kwargs)
             failure = _action_failure.get()
         finally:
+            _share_once.reset(share_token)
             _action_failure.reset(token)
         if failure is not None:
             raise ActionServerUnavailable(str(failure)) from failure
@@ -621,6 +676,61 @@ def _wrap_is_empty(original: Callable[..., bool]) -> Callable[..., bool]:
     return is_empty
 
 
+def _marked_send_domain(domain: Any) -> frozenset[str]:
+    """Custom actions the domain marks ``send_domain: true`` (once per domain object)."""
+    from rasa.shared.core.constants import ACTION_SHOULD_SEND_DOMAIN
+
+    marked = domain.__dict__.get("_citizenbot_send_domain")
+    if marked is None:
+        names: set[str] = set()
+        for entry in domain.as_dict().get("actions") or []:
+            if isinstance(entry, dict):
+                names.update(name for name, config in entry.items()
+                             if isinstance(config, dict) and config.get(ACTION_SHOULD_SEND_DOMAIN))
+        marked = domain.__dict__["_citizenbot_send_domain"] = frozenset(names)
+    return frozenset(marked)
+
+
+#: what a form's validate_* action does not get of the domain (see below)
+VALIDATION_DOMAIN_LEFT_OUT = ("responses",)
+
+
+def _validation_domain(domain: Any) -> dict[str, Any]:
+    """The domain as a validate_* action gets it: without the response texts."""
+    trimmed = domain.__dict__.get("_citizenbot_validation_domain")
+    if trimmed is None:
+        trimmed = {key: value for key, value in domain.as_dict().items()
+                   if key not in VALIDATION_DOMAIN_LEFT_OUT}
+        domain.__dict__["_citizenbot_validation_domain"] = trimmed
+    return dict(trimmed)
+
+
+def _wrap_action_call_format(original: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
+    """``RemoteAction._action_call_format``: a validate_* action gets no response texts.
+
+    With ``enable_selective_domain`` (endpoints.yml) Rasa sends the domain only
+    to actions marked ``send_domain: true`` — and always, whole, to a form's
+    ``validate_<form>`` action, the call made on every turn of a form. rasa_sdk's
+    ``FormValidationAction`` reads the domain's slots and forms; the responses
+    (11 of its 16 KB) are for Rasa's NLG. Such an action, unless it is itself
+    marked ``send_domain: true`` (then it gets everything), gets the domain
+    without them. Nothing else in the request changes.
+    """
+
+    @functools.wraps(original)
+    def _action_call_format(self: Any, tracker: Any, domain: Any) -> dict[str, Any]:
+        result = original(self, tracker, domain)
+        name = self.name()
+        if ("domain" in result and name.startswith("validate_")
+                and self._is_selective_domain_enabled()
+                and name not in _marked_send_domain(domain)):
+            result["domain"] = _validation_domain(domain)
+        return result
+
+    _action_call_format._citizenbot_hook = True  # type: ignore[attr-defined]
+    return _action_call_format
+
+
 def install_typed_intent_guard() -> None:
     """Rasa unpacks ``/intent{…}`` only for offered buttons (any process that parses)."""
     from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
@@ -647,14 +757,17 @@ def install_hooks() -> None:
     from rasa.engine.runner.dask import DaskGraphRunner
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import Event
+    from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.utils.endpoints import EndpointConfig
 
     install_typed_intent_guard()
     targets = (
+        (DialogueStateTracker, "copy", _wrap_tracker_copy),
         (EndpointConfig, "session", _wrap_endpoint_session),
         (Domain, "is_empty", _wrap_is_empty),
         (Agent, "handle_message", _wrap_handle_message),
         (RemoteAction, "run", _wrap_remote_run),
+        (RemoteAction, "_action_call_format", _wrap_action_call_format),
         (MessageProcessor, "_run_action", _wrap_run_action),
         (MessageProcessor, "parse_message", _wrap_parse),
     )

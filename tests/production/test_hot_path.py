@@ -239,3 +239,176 @@ def test_start_up_objects_leave_garbage_collection() -> None:
         assert gc.collect() >= 1
     finally:
         gc.unfreeze()
+
+
+# -- the domain only where it is read ------------------------------------------------------
+
+ACTIONS_DIR = Path(__file__).resolve().parents[2] / "actions"
+
+
+@pytest.fixture(scope="module")
+def domain() -> Any:
+    from rasa.shared.core.domain import Domain
+
+    return Domain.load(str(ACTIONS_DIR.parent / "bot" / "domain"))
+
+
+def _request(domain: Any, name: str, selective: bool = True) -> dict[str, Any]:
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import EndpointConfig
+
+    endpoint = EndpointConfig("http://127.0.0.1:1/webhook", enable_selective_domain=selective)
+    tracker = DialogueStateTracker("rest:domain", domain.slots)
+    return RemoteAction(name, endpoint)._action_call_format(tracker, domain)
+
+
+def test_actions_get_the_domain_only_when_they_read_it(domain: Any) -> None:
+    whole = domain.as_dict()
+    assert "domain" not in _request(domain, "action_answer_inquiry")
+    assert "domain" not in _request(domain, "action_start_case")
+    assert _request(domain, "action_ticket_status")["domain"] == whole
+    form = _request(domain, "validate_case_form")["domain"]
+    assert "responses" not in form
+    assert form["slots"] == whole["slots"] and form["forms"] == whole["forms"]
+    assert _request(domain, "action_answer_inquiry", selective=False)["domain"] == whole
+    assert _request(domain, "validate_case_form", selective=False)["domain"] == whole
+    assert whole["responses"]  # the domain itself is untouched
+
+
+def test_endpoints_turn_the_selective_domain_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasa.core.utils import read_endpoints_from_path
+
+    for name in ("ACTION_ENDPOINT_URL", "TRACKER_STORE_URL", "LOCK_STORE_TYPE",
+                 "LOCK_STORE_HOST", "LOCK_STORE_PORT", "LOCK_STORE_DB"):
+        monkeypatch.setenv(name, "1")
+    endpoints = read_endpoints_from_path(str(ACTIONS_DIR.parent / "endpoints.yml"))
+    assert endpoints.action.kwargs.get("enable_selective_domain") is True
+
+
+def _domain_reads(functions: dict[str, Any]) -> dict[str, str | None]:
+    """Per function: "full" when it reads its ``domain`` (or passes it to something
+    that may), "form" when only rasa_sdk's form validation (``super().run``) gets it."""
+    import ast
+
+    memo: dict[str, str | None] = {}
+
+    def reads(name: str, stack: tuple[str, ...] = ()) -> str | None:
+        if name in memo:
+            return memo[name]
+        if name in stack:
+            return None
+        found: str | None = None
+        for node in ast.walk(functions[name]):
+            if isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(
+                    node.value, ast.Name) and node.value.id == "domain":
+                found = "full"
+            elif isinstance(node, ast.Call) and any(
+                    isinstance(arg, ast.Name) and arg.id == "domain"
+                    for arg in [*node.args, *(k.value for k in node.keywords)]):
+                callee = node.func
+                if (isinstance(callee, ast.Attribute) and callee.attr == "run"
+                        and isinstance(callee.value, ast.Call)
+                        and getattr(callee.value.func, "id", "") == "super"):
+                    found = found or "form"
+                elif isinstance(callee, ast.Name) and callee.id in functions:
+                    found = reads(callee.id, (*stack, name)) or found
+                else:
+                    found = "full"  # handed to something we cannot see into
+            if found == "full":
+                break
+        memo[name] = found
+        return found
+
+    return {name: reads(name) for name in functions}
+
+
+def test_every_action_that_reads_the_domain_is_sent_it(domain: Any) -> None:
+    import ast
+
+    functions: dict[str, Any] = {}
+    actions: dict[str, Any] = {}
+    for path in sorted(ACTIONS_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                functions[node.name] = node
+            elif isinstance(node, ast.ClassDef):
+                methods = {m.name: m for m in node.body
+                           if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+                named = methods.get("name")
+                returned = [n.value.value for n in ast.walk(named) if isinstance(n, ast.Return)
+                            and isinstance(n.value, ast.Constant)] if named else []
+                if returned and "run" in methods:
+                    for method in methods.values():
+                        functions[f"{node.name}.{method.name}"] = method
+                    actions[str(returned[0])] = node.name
+    reads = _domain_reads(functions)
+    marked = ops._marked_send_domain(domain)
+    assert set(actions) <= set(domain.user_actions)
+    checked = 0
+    for action, cls in actions.items():
+        read = {reads[name] for name in functions if name.startswith(f"{cls}.")}
+        if "full" in read:
+            assert action in marked, f"{action} reads the domain: mark it send_domain: true"
+            checked += 1
+        elif "form" in read:
+            assert action.startswith("validate_") or action in marked, action
+            checked += 1
+    assert checked >= 5  # the status and case actions read response texts
+
+
+# -- no tracker copy where it protects nothing -----------------------------------------------
+
+
+def test_actions_share_the_tracker_only_where_a_copy_protects_nothing(
+    agent: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    replays: list[int] = []
+    replay = DialogueStateTracker.travel_back_in_time
+
+    def counted(self: Any, target_time: float) -> Any:
+        replays.append(len(self.events))
+        return replay(self, target_time)
+
+    monkeypatch.setattr(DialogueStateTracker, "travel_back_in_time", counted)
+
+    async def conversation(sender: str) -> tuple[list[Any], list[Any]]:
+        random.seed(7)
+        answers = []
+        for text in ["你好", "谢谢", "再见", "你好"]:
+            output = CollectingOutputChannel()
+            await agent.handle_message(UserMessage(text, output, sender))
+            answers.append([m.get("text") for m in output.messages])
+        tracker = await agent.tracker_store.retrieve(sender)
+        events = [(type(e).__name__, getattr(e, "action_name", None), getattr(e, "text", None))
+                  for e in tracker.events]
+        return answers, events
+
+    shared = asyncio.run(conversation("rest:shared"))
+    replays_shared = len(replays)
+    replays.clear()
+    monkeypatch.setattr(ops, "_tracker_may_be_shared", lambda *_: False)
+    copied = asyncio.run(conversation("rest:copied"))
+    assert shared == copied  # same answers, same conversation
+    assert any(answers for answers in shared[0])
+    assert replays_shared < len(replays)  # and fewer replays of the session
+
+
+def test_a_loop_action_still_gets_its_own_copy() -> None:
+    from rasa.core.actions.action import ActionBotResponse, RemoteAction
+    from rasa.core.actions.forms import FormAction
+    from rasa.core.policies.policy import PolicyPrediction
+    from rasa.shared.core.events import SlotSet
+
+    quiet = PolicyPrediction([1.0], "RulePolicy")
+    assert ops._tracker_may_be_shared(RemoteAction("action_x", None), quiet)
+    assert ops._tracker_may_be_shared(ActionBotResponse("utter_greet"), quiet)
+    assert not ops._tracker_may_be_shared(FormAction("case_form", None), quiet)
+    with_events = PolicyPrediction([1.0], "RulePolicy", events=[SlotSet("x", 1)])
+    assert not ops._tracker_may_be_shared(RemoteAction("action_x", None), with_events)
