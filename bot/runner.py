@@ -73,7 +73,7 @@ def rasa_environment(settings: Settings) -> dict[str, str]:
     if settings.redis_url:
         url = make_url(settings.redis_url)
         env.update(
-            LOCK_STORE_TYPE="redis",
+            LOCK_STORE_TYPE="connectors.lock_store.CitizenLockStore",
             LOCK_STORE_HOST=url.host or "127.0.0.1",
             LOCK_STORE_PORT=str(url.port or 6379),
             LOCK_STORE_DB=str(url.database or 1),
