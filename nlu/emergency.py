@@ -13,7 +13,8 @@ characters and full-width forms match the simplified keywords.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,23 +38,43 @@ class Danger:
         return {"response": self.response, "keyword": self.keyword, "question": self.question}
 
 
+class EmergencyRulesError(ValueError):
+    """``data/emergency.yml`` cannot be used (a pattern that does not compile)."""
+
+
 @dataclass(frozen=True)
 class EmergencyRules:
     rules: tuple[tuple[str, tuple[str, ...]], ...]
     questions: tuple[str, ...] = ()
     #: phrases that hold a keyword but name no danger; removed before matching
     not_danger: tuple[str, ...] = ()
+    #: per rule (same order as ``rules``): regular expressions for what no single
+    #: keyword covers, e.g. any family member next to 走丢/失踪 ("我爷爷走丢了")
+    patterns: tuple[tuple[re.Pattern[str], ...], ...] = field(default=())
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_PATH) -> EmergencyRules:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        raw_rules = data.get("rules") or []
         rules = tuple(
             (str(rule["response"]), tuple(normalize(str(k)) for k in rule["keywords"] if k))
-            for rule in data.get("rules") or []
+            for rule in raw_rules
         )
+        patterns = []
+        for rule in raw_rules:
+            compiled = []
+            for pattern in rule.get("patterns") or []:
+                try:
+                    compiled.append(re.compile(str(pattern)))
+                except re.error as exc:
+                    raise EmergencyRulesError(
+                        f"{path}: pattern {pattern!r} of {rule['response']}: {exc}"
+                    ) from exc
+            patterns.append(tuple(compiled))
         questions = tuple(normalize(str(q)) for q in data.get("questions") or [] if q)
         harmless = tuple(normalize(str(q)) for q in data.get("not_danger") or [] if q)
-        return cls(rules, questions, tuple(sorted(harmless, key=len, reverse=True)))
+        return cls(rules, questions, tuple(sorted(harmless, key=len, reverse=True)),
+                   tuple(patterns))
 
     def match(self, text: str) -> Danger | None:
         """The first rule whose keyword the text contains, or None."""
@@ -63,11 +84,14 @@ class EmergencyRules:
         """:meth:`match` for text already in :func:`nlu.text.normalize` form (the pipeline's)."""
         for phrase in self.not_danger:
             plain = plain.replace(phrase, " ")
-        for response, keywords in self.rules:
-            for keyword in keywords:
-                if keyword in plain:
-                    question = any(q in plain for q in self.questions)
-                    return Danger(response, keyword, question)
+        for index, (response, keywords) in enumerate(self.rules):
+            found = next((keyword for keyword in keywords if keyword in plain), None)
+            if found is None and index < len(self.patterns):
+                hit = next((m for p in self.patterns[index] if (m := p.search(plain))), None)
+                found = hit.group(0) if hit else None
+            if found is not None:
+                question = any(q in plain for q in self.questions)
+                return Danger(response, found, question)
         return None
 
 

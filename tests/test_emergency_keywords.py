@@ -32,6 +32,19 @@ from nlu.emergency import recognise, rules
         ("樓下失火了，煙很大", "utter_emergency_fire"),  # traditional characters
         ("有个小孩掉进河里了", "utter_emergency_flood"),
         ("地下室进水了，水淹到腰了，老人出不来", "utter_emergency_flood"),
+        # no single keyword: a family word next to 走丢/不见了, a threat, a weapon (patterns)
+        ("我爷爷走丢了，拄着拐杖，耳朵不好", "utter_emergency_police"),
+        ("我妈早上出门后就找不到了", "utter_emergency_police"),
+        ("孩子在超市附近不见了", "utter_emergency_police"),
+        ("我老公打我，我现在很危险", "utter_emergency_police"),
+        ("邻居说要弄死我", "utter_emergency_police"),
+        ("有个男的拿着刀在小区里乱挥", "utter_emergency_police"),
+        ("天然气管道被挖断了，味道很大", "utter_emergency_gas"),
+        ("孩子被锁在车里了", "utter_emergency_fire"),
+        ("隔壁仓库冒黑烟了", "utter_emergency_fire"),
+        ("我爷爷突然说不出话，半边身子动不了", "utter_emergency_medical"),
+        ("奶奶摔倒了起不来", "utter_emergency_medical"),
+        ("有人掉水里了", "utter_emergency_flood"),
     ],
 )
 def test_emergencies_get_their_number(text: str, response: str) -> None:
@@ -50,6 +63,13 @@ def test_emergencies_get_their_number(text: str, response: str) -> None:
         "我的快递不见了，快递员也不接电话",
         "下水道堵了，一下雨路上就积水",
         "家里燃气灶打不着火了，物业也不来修",
+        "孩子的作业本不见了",
+        "我爸的医保卡找不到了",
+        "老公手机丢了怎么补卡",
+        "他一直打我电话骚扰",
+        "工作人员说会打我的电话，到现在也没打",
+        "请打我们小区物业的电话问问",
+        "燃气表坏了，燃气费怎么交",
     ],
 )
 def test_ordinary_complaints_are_no_emergency(text: str) -> None:
@@ -60,6 +80,17 @@ def test_ordinary_complaints_are_no_emergency(text: str) -> None:
 def test_asking_for_the_number_is_a_question_not_an_emergency(text: str) -> None:
     danger = recognise(text)
     assert danger is not None and danger.question
+
+
+def test_a_pattern_that_does_not_compile_is_a_clear_error(tmp_path) -> None:
+    from nlu.emergency import EmergencyRules, EmergencyRulesError
+
+    broken = tmp_path / "emergency.yml"
+    broken.write_text(
+        "rules:\n  - response: utter_emergency_police\n    keywords: [抢劫]\n"
+        "    patterns: ['(走丢']\n", encoding="utf-8")
+    with pytest.raises(EmergencyRulesError, match="utter_emergency_police"):
+        EmergencyRules.load(broken)
 
 
 def test_every_rule_answers_with_a_response_of_the_domain() -> None:
