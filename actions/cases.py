@@ -88,9 +88,12 @@ def answer_first(dispatcher: CollectingDispatcher, text: str) -> bool:
 class ActionStartCase(Action):
     """Open a new case: remember its kind, and keep the first message as its description.
 
-    Place and time are always asked for, even when the first message mentions
-    them: "小区楼下" is not an address a department can go to, and asking once
-    costs the citizen less than a ticket sent to the wrong place.
+    A place the first message names ("幸福小区3号楼楼下天天有人烧烤") is taken and
+    not asked again: an elderly citizen who said where should not be asked where.
+    A generic one ("小区楼下") is dropped by the NLU's ``GenericPlaceFilter`` and
+    asked for, since it is no address a department can go to; the read-back shows
+    the place taken, so a misread one is corrected there. Time is always asked:
+    "好几天" in a first message says how long, rarely when.
     """
 
     def name(self) -> str:
@@ -161,17 +164,35 @@ def _place_or_time(tracker: Tracker, slot: str, value: Any) -> str | None:
     The NLU tags places and times in any message ("枫林路" was once tagged a time);
     taken from a message that answered another question, such an entity would fill
     the wrong answer. Corrections in the middle of the form go by cue words instead
-    (see :mod:`actions.corrections`), and the opening message never counts
-    (see :class:`ActionStartCase`).
+    (see :mod:`actions.corrections`); of the opening message only a named place
+    counts (see :class:`ActionStartCase`).
     """
     if _opening_turn(tracker):
-        return None
+        return _named_place(tracker, value) if slot == "case_place" else None
     requested = tracker.get_slot("requested_slot")
     if requested not in (slot, "case_confirmed"):
         return _value_before_latest_message(tracker, slot)
     if requested == slot and _just_yes(tracker):
         return None  # "好的" is not a place: ask again
     return str(value or "").strip() or None
+
+
+#: a named place is at least this long (人民路, 幸福小区); shorter ones are asked for
+MIN_NAMED_PLACE = 3
+
+
+def _named_place(tracker: Tracker, value: Any) -> str | None:
+    """The place the opening message names, when the NLU found one worth going to."""
+    place = str(value or "").strip()
+    text = tracker.latest_message.get("text") or ""
+    found = {
+        str(entity.get("value") or "").strip()
+        for entity in tracker.latest_message.get("entities") or []
+        if entity.get("entity") == "place"
+    }
+    if len(place) >= MIN_NAMED_PLACE and place in found and place in text:
+        return place
+    return None
 
 
 def _just_yes(tracker: Tracker) -> bool:

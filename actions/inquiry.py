@@ -41,6 +41,26 @@ class ActionAnswerInquiry(Action):
                 for hit in decision.hits[:3]
             ]
             dispatcher.utter_message(response="utter_kb_clarify", buttons=buttons)
+        elif _maybe_off_domain(tracker):
+            dispatcher.utter_message(response="utter_out_of_scope")
         else:
             dispatcher.utter_message(response="utter_kb_not_found")
         return []
+
+
+#: below the served fallback threshold: an intent this likely is a real doubt, not noise
+OFF_DOMAIN_DOUBT = 0.2
+
+
+def _maybe_off_domain(tracker: Tracker) -> bool:
+    """Whether a question the knowledge base cannot answer may be no government matter.
+
+    "去泰国旅游要带什么" reads as a question (inquire 0.68) but the model also gives
+    out_of_scope 0.31; when the knowledge base knows nothing about it either, the honest
+    answer is what this assistant can do, not "I cannot answer this yet, ask a person".
+    """
+    ranking = tracker.latest_message.get("intent_ranking") or []
+    return any(
+        item.get("name") == "out_of_scope" and (item.get("confidence") or 0) >= OFF_DOMAIN_DOUBT
+        for item in ranking
+    )

@@ -65,6 +65,22 @@ def test_complaint_with_correction_at_the_read_back(stack: Stack) -> None:
     assert "不对，地址是梧桐苑小区10栋" in said and "差不多半个月了" in said
 
 
+def test_a_place_named_in_the_first_message_is_not_asked_again(stack: Stack) -> None:
+    who = sender("named-place")
+    reply = stack.say_text(who, "我要投诉，翠湖花园11栋的电梯三天两头坏，老人上下楼太难了")
+    assert "什么时候" in reply and "哪里" not in reply, reply
+    reply = walk(stack, who, [("这个月一直这样", "手机号"), ("不留", "确认")])
+    assert "翠湖花园11栋" in reply, reply  # read back, so a misread place is corrected here
+    number = TICKET.search(stack.say_text(who, "对的"))
+    assert number
+    assert ticket(stack, number.group(0))["place"] == "翠湖花园11栋"
+
+
+def test_a_generic_place_in_the_first_message_is_still_asked_for(stack: Stack) -> None:
+    reply = stack.say_text(sender("generic-place"), "我要投诉，小区楼下的烧烤摊天天吵到半夜")
+    assert "哪里" in reply, reply
+
+
 def test_correction_in_the_middle_of_the_form(stack: Stack) -> None:
     who = sender("mid-fix")
     walk(

@@ -10,6 +10,7 @@ measured with it; the folds are never used to pick examples.
 
     .venv/bin/python -m bench.nlu.cv intents ['{"joint": false}'] [--seeds 0 1 2]
     .venv/bin/python -m bench.nlu.cv entities ['{"place_suffixes": false}']
+    .venv/bin/python -m bench.nlu.cv offdomain ['{"cap": 60}']
 
 Intents: macro-F1 of the arg-max intent (Rasa's figure also undoes the fallback).
 Entities: exact-span F1 over all entities and per type (stricter than Rasa's
@@ -42,7 +43,7 @@ class Example:
     entities: list[tuple[str, int, int]]
 
 
-def load_examples() -> tuple[list[Example], dict[str, str]]:
+def load_examples(data_dir: Path | None = None) -> tuple[list[Example], dict[str, str]]:
     """data/nlu after the served normaliser and tokenizer, and the intent lexicons."""
     from rasa.engine.graph import ExecutionContext, GraphSchema
     from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -56,7 +57,7 @@ def load_examples() -> tuple[list[Example], dict[str, str]]:
 
     storage = LocalModelStorage(Path(tempfile.mkdtemp(prefix="nlu-cv-")))
     context = ExecutionContext(GraphSchema({}), "nlu-cv")
-    data = load_data(str(ROOT / "data" / "nlu"))
+    data = load_data(str(data_dir or ROOT / "data" / "nlu"))
     data = ChineseNormalizer.create({}, storage, Resource("n"), context).process_training_data(
         data
     )
@@ -96,6 +97,7 @@ def intents_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
     examples = [e for e in examples if e.intent]
     y = np.asarray([e.intent for e in examples])
     scores, confusions = [], Counter()
+    per_intent: dict[str, list[float]] = {}
     for seed in seeds:
         predicted = np.empty(len(y), dtype=object)
         for train, held in _folds(y, seed):
@@ -106,12 +108,72 @@ def intents_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
             for i in held:
                 predicted[i] = model.ranking(examples[i].text, examples[i].words)[0][0]
         scores.append(float(f1_score(y, predicted, average="macro")))
+        labels = sorted(set(y))
+        for label, f1 in zip(labels, f1_score(y, predicted, average=None, labels=labels),
+                             strict=True):
+            per_intent.setdefault(label, []).append(float(f1))
         confusions.update((a, b) for a, b in zip(y, predicted, strict=True) if a != b)
     return {
         "macro_f1_mean": round(float(np.mean(scores)), 4),
         "macro_f1_per_seed": [round(s, 4) for s in scores],
-        "top_confusions": [f"{a} -> {b}: {n}" for (a, b), n in confusions.most_common(10)],
+        "top_confusions": [f"{a} -> {b}: {n}" for (a, b), n in confusions.most_common(20)],
+        "per_intent_f1": {label: round(float(np.mean(f1s)), 3) for label, f1s in
+                          sorted(per_intent.items(), key=lambda item: np.mean(item[1]))},
     }
+
+
+def offdomain_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+    """The off-domain figure of ``eval conversations`` for the intent model alone.
+
+    Each fold of the shared off-domain set is held out in turn; the model is trained on
+    ``data/nlu`` whose off-domain file holds only the other folds (as served: at most
+    ``DEFAULT_CAP`` per domain). The arg-max intent below 0.5 counts as a fallback.
+    """
+    import shutil
+
+    from nlu import offdomain
+    from nlu.intents import IntentModel, IntentModelConfig
+
+    requests = offdomain.read_requests()
+    assignment = offdomain.folds(requests, 3)
+    outcomes: Counter[str] = Counter()
+    cases: list[str] = []
+    for fold in range(3):
+        work = Path(tempfile.mkdtemp(prefix="nlu-cv-off-"))
+        for path in (ROOT / "data" / "nlu").glob("*.yml"):
+            if path.name != offdomain.TRAINING_FILE.name:
+                shutil.copy(path, work / path.name)
+        others = [r for r, f in zip(requests, assignment, strict=True) if f != fold]
+        held = [r.text for r, f in zip(requests, assignment, strict=True) if f == fold]
+        (work / offdomain.TRAINING_FILE.name).write_text(
+            offdomain.training_yaml(offdomain.select(others, config.pop("cap", None)
+                                                     or offdomain.DEFAULT_CAP)),
+            encoding="utf-8")
+        (work / "zz_held.yml").write_text(
+            'version: "3.1"\nnlu:\n- intent: zz_held\n  examples: |\n'
+            + "".join(f"    - {offdomain.quote(t)}\n" for t in held), encoding="utf-8")
+        examples, lexicons = load_examples(work)
+        train = [e for e in examples if e.intent and e.intent != "zz_held"]
+        test = [e for e in examples if e.intent == "zz_held"]
+        model = IntentModel(IntentModelConfig.from_dict(dict(config))).fit(
+            [e.text for e in train], [e.words for e in train], [e.intent or "" for e in train],
+            lexicons)
+        for example in test:
+            intent, confidence = model.ranking(example.text, example.words)[0]
+            if confidence < 0.5:
+                outcomes["fallback"] += 1
+            elif intent in offdomain.HONEST_INTENTS:
+                outcomes["honest"] += 1
+            elif intent in offdomain.CASE_INTENTS:
+                outcomes["case"] += 1
+                cases.append(f"{intent} {confidence:.2f} {example.text}")
+            else:
+                outcomes["other"] += 1
+                outcomes[f"other:{intent}"] += 1
+    total = sum(outcomes[k] for k in ("honest", "case", "fallback", "other"))
+    return {"total": total,
+            "shares": {k: round(v / total, 4) for k, v in sorted(outcomes.items())},
+            "case_hits": cases}
 
 
 def entities_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
@@ -144,11 +206,11 @@ def entities_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", choices=("intents", "entities"))
+    parser.add_argument("model", choices=("intents", "entities", "offdomain"))
     parser.add_argument("config", nargs="?", default="{}", help="JSON of config overrides")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    run = intents_cv if args.model == "intents" else entities_cv
+    run = {"intents": intents_cv, "entities": entities_cv, "offdomain": offdomain_cv}[args.model]
     print(json.dumps(run(json.loads(args.config), args.seeds), ensure_ascii=False, indent=1))
 
 
