@@ -16,8 +16,10 @@
  */
 (function () {
   "use strict";
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";  // the upload's XHR
   var body = document.body;
+  var post = window.citizenbotHttp.post;  // http.js
+  var getJson = window.citizenbotHttp.getJson;
 
   function showFlash(text, kind) {
     var box = document.getElementById("flash");
@@ -163,19 +165,6 @@
     return data;
   }
 
-  function post(url, data) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(data || {}),
-    }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (json) {
-        return { ok: response.ok, status: response.status, json: json };
-      });
-    });
-  }
-
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form.getAttribute("action") === "/logout" && store) {
@@ -251,9 +240,7 @@
   if (ticket && changedBar) {
     var checkTicket = function () {
       if (document.hidden || !changedBar.hidden) return;
-      fetch("/api/tickets/" + encodeURIComponent(ticket.dataset.number),
-            { credentials: "same-origin", headers: { "Accept": "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : null; })
+      getJson("/api/tickets/" + encodeURIComponent(ticket.dataset.number))
         .then(function (j) {
           if (j && typeof j.version === "number" && String(j.version) !== ticket.dataset.version) {
             changedBar.hidden = false;
@@ -273,8 +260,7 @@
   if (refresh) {
     var shown = refresh.dataset.numbers || "";
     var check = function () {
-      fetch(refresh.dataset.refresh, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : null; })
+      getJson(refresh.dataset.refresh)
         .then(function (j) {
           if (!j) return;
           var now = j.items.map(function (t) { return t.number; }).join(",");

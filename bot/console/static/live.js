@@ -3,14 +3,15 @@
  * Every POLL seconds: GET /api/live (the queue) and, with a session open,
  * GET /api/live/{id}?after=<last message id> (its new messages and the delivery
  * state of staff messages). Forms with data-live are sent as JSON with the CSRF
- * header; without JavaScript they are plain POST forms. Citizens' text is only
- * ever set with textContent.
+ * header; without JavaScript they are plain POST forms. Both calls go through
+ * http.js. Citizens' text is only ever set with textContent.
  */
 (function () {
   "use strict";
   var root = document.getElementById("live");
   if (!root) return;
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var getJson = window.citizenbotHttp.getJson;  // http.js, loaded by base.html
+  var post = window.citizenbotHttp.post;
   var poll = Math.max(1, Number(root.dataset.poll || 2)) * 1000;
   var selected = root.dataset.selected || "";
   var me = root.dataset.me || "";
@@ -38,22 +39,6 @@
     if (!box) return;
     var p = el("p", "flash " + (kind || "error"), text);
     box.replaceChildren(p);
-  }
-
-  function getJson(url) {
-    return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : null; });
-  }
-
-  function post(url, data) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(data || {}),
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) { return { ok: r.ok, json: j }; });
-    });
   }
 
   /* -- the queue ------------------------------------------------------------------- */
