@@ -43,6 +43,8 @@ version's source before widening :data:`SUPPORTED_RASA`).
   session Rasa makes before every action is skipped when there is nothing it
   could protect (no policy events; an utterance, ``action_listen`` or custom
   action, which only read the tracker).
+* ``copy.deepcopy`` in ``rasa.core.processor`` and ``rasa.core.actions.forms``:
+  only made for structlog debug lines there; skipped when those are off.
 * ``RemoteAction._action_call_format``: with Rasa's selective domain on, a
   form's ``validate_*`` action gets the domain without its response texts
   (rasa_sdk's form validation reads only slots and forms).
@@ -731,6 +733,43 @@ def _wrap_action_call_format(original: Callable[..., dict[str, Any]]) -> Callabl
     return _action_call_format
 
 
+def _structlog_debug_on() -> bool:
+    """Whether structlog's debug lines are written (Rasa's filtering logger makes a
+    filtered level's method a no-op called ``_nop``)."""
+    import structlog
+
+    debug = getattr(structlog.get_config().get("wrapper_class"), "debug", None)
+    return debug is None or getattr(debug, "__name__", "") != "_nop"
+
+
+class _LogOnlyCopy:
+    """The ``copy`` module as ``rasa.core.processor`` and ``rasa.core.actions.forms``
+    see it.
+
+    Every ``copy.deepcopy`` in those two modules (Rasa 3.6; a test checks the
+    source) is an argument of a ``structlogger.debug`` call, evaluated before
+    structlog drops the line: the events of every action, the parse data, the
+    latest message on every form turn — deep copies made and thrown away on
+    each message (profiled ~3 % of a Rasa server's time). With debug lines off
+    the value itself is passed (nobody reads it); with them on, a real copy.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        import copy
+
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        import copy
+
+        return copy.deepcopy(value, memo) if _structlog_debug_on() else value
+
+
+#: modules whose ``copy.deepcopy`` calls only feed structlog debug lines
+LOG_ONLY_COPY_MODULES = ("rasa.core.processor", "rasa.core.actions.forms")
+
+
 def install_typed_intent_guard() -> None:
     """Rasa unpacks ``/intent{…}`` only for offered buttons (any process that parses)."""
     from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
@@ -788,6 +827,13 @@ def install_hooks() -> None:
         Event.resolve_by_type = staticmethod(
             _wrap_resolve_by_type(Event.resolve_by_type)
         )
+    import copy
+    import importlib
+
+    for module_name in LOG_ONLY_COPY_MODULES:
+        module = importlib.import_module(module_name)
+        if getattr(module, "copy", None) is copy:
+            module.copy = _LogOnlyCopy()  # type: ignore[attr-defined]
     FailSafeTrackerStore.on_tracker_store_error = _refuse_fallback
     FailSafeTrackerStore.on_tracker_store_retrieve_error = (
         _refuse_fallback

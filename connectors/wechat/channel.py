@@ -310,13 +310,22 @@ class WeChatInput(InputChannel):
             text, output, sender_id(self.name(), openid), input_channel=self.name(),
             message_id=str(message.id) if message.id else None, metadata=metadata,
         )
-        task = asyncio.ensure_future(on_new_message(user_message))
+        # The turn runs as its own task, so that it outlives this request when the
+        # budget runs out or WeChat hangs up; it opens `answered` as its last step,
+        # which wakes this handler one turn of the event loop after the bot is done
+        # (`asyncio.wait` took two: the task's done callbacks, then the waiter's).
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[None] = loop.create_future()
+        task = asyncio.ensure_future(_opening(on_new_message(user_message), answered))
+        budget = loop.call_later(self.timeout, _open, answered)
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.timeout)
+            await answered
         except asyncio.CancelledError:  # WeChat hung up: the turn still reaches the citizen
             self._later(self._finish_late(openid, task, output))
             raise
-        if not done:
+        finally:
+            budget.cancel()
+        if not task.done():
             self._later(self._finish_late(openid, task, output))
             return _Later.LATER, None
         task.result()  # raises the bot's error, if any
@@ -404,6 +413,19 @@ class WeChatInput(InputChannel):
 
     def _key(self, suffix: str) -> str:
         return self._prefix + suffix
+
+
+def _open(gate: asyncio.Future[None]) -> None:
+    if not gate.done():
+        gate.set_result(None)
+
+
+async def _opening(turn: Awaitable[Any], gate: asyncio.Future[None]) -> Any:
+    """Run ``turn``, then open ``gate`` (also when it fails)."""
+    try:
+        return await turn
+    finally:
+        _open(gate)
 
 
 class _Say:

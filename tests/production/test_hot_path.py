@@ -412,3 +412,45 @@ def test_a_loop_action_still_gets_its_own_copy() -> None:
     assert not ops._tracker_may_be_shared(FormAction("case_form", None), quiet)
     with_events = PolicyPrediction([1.0], "RulePolicy", events=[SlotSet("x", 1)])
     assert not ops._tracker_may_be_shared(RemoteAction("action_x", None), with_events)
+
+
+# -- no deep copies for debug lines nobody writes --------------------------------------------
+
+
+@pytest.mark.parametrize("module_name", ops.LOG_ONLY_COPY_MODULES)
+def test_every_deepcopy_there_only_feeds_a_structlog_debug_line(module_name: str) -> None:
+    import ast
+    import importlib
+    import inspect
+
+    tree = ast.parse(inspect.getsource(importlib.import_module(module_name)))
+    in_debug: set[int] = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "debug"
+                and getattr(node.func.value, "id", "") == "structlogger"):
+            in_debug.update(id(inner) for inner in ast.walk(node))
+    copies = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+              and isinstance(node.func, ast.Attribute) and node.func.attr == "deepcopy"]
+    assert copies  # what the hook is for
+    assert all(id(node) in in_debug for node in copies)
+    assert isinstance(importlib.import_module(module_name).copy, ops._LogOnlyCopy)
+
+
+def test_debug_lines_still_get_a_snapshot_when_they_are_written() -> None:
+    import structlog
+
+    from rasa.core import processor
+
+    value = {"events": [{"name": "x"}]}
+    saved = structlog.get_config()["wrapper_class"]
+    try:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(20))
+        assert processor.copy.deepcopy(value) is value  # INFO: nobody reads it
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(10))
+        copied = processor.copy.deepcopy(value)
+        assert copied == value and copied is not value
+        assert copied["events"] is not value["events"]
+    finally:
+        structlog.configure(wrapper_class=saved)
+    assert processor.copy.copy([1]) == [1]  # the rest of the module as it was
