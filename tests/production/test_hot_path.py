@@ -439,7 +439,6 @@ def test_every_deepcopy_there_only_feeds_a_structlog_debug_line(module_name: str
 
 def test_debug_lines_still_get_a_snapshot_when_they_are_written() -> None:
     import structlog
-
     from rasa.core import processor
 
     value = {"events": [{"name": "x"}]}
