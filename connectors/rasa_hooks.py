@@ -43,6 +43,8 @@ version's source before widening :data:`SUPPORTED_RASA`).
   session Rasa makes before every action is skipped when there is nothing it
   could protect (no policy events; an utterance, ``action_listen`` or custom
   action, which only read the tracker).
+* ``DialogueStateTracker.past_states``: the featurised session computed once per
+  tracker state and arguments (RulePolicy asked twice per prediction).
 * ``copy.deepcopy`` in ``rasa.core.processor`` and ``rasa.core.actions.forms``:
   only made for structlog debug lines there; skipped when those are off.
 * ``RemoteAction._action_call_format``: with Rasa's selective domain on, a
@@ -733,6 +735,55 @@ def _wrap_action_call_format(original: Callable[..., dict[str, Any]]) -> Callabl
     return _action_call_format
 
 
+def _copy_states(states: list[Any]) -> list[Any]:
+    """States down to their sub-state dicts: what the featurizer changes in place
+    (it deletes a user sub-state's intent or text); the values are strings and tuples."""
+    return [{key: dict(sub) if isinstance(sub, dict) else sub for key, sub in state.items()}
+            for state in states]
+
+
+def _wrap_past_states(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    """``DialogueStateTracker.past_states`` computed once per tracker state and arguments.
+
+    Every policy prediction featurises the whole session: it replays the
+    session's events into a fresh tracker and builds a state at each action
+    (``generate_all_prior_trackers``). RulePolicy does it twice per prediction
+    with identical arguments (once to match rules on text, once on intents;
+    the difference is applied afterwards), so the second is the first's result.
+    The states depend only on the events (replayed from scratch) and the
+    arguments; a result is reused while the tracker has the same number of
+    events and the same last event, and handed out as a copy (callers change
+    the last state in place).
+    """
+
+    @functools.wraps(original)
+    def past_states(
+        self: Any,
+        domain: Any,
+        omit_unset_slots: bool = False,
+        ignore_rule_only_turns: bool = False,
+        rule_only_data: dict[str, Any] | None = None,
+    ) -> list[Any]:
+        events = self.events
+        last = events[-1] if events else None
+        memo = self.__dict__.get("_citizenbot_states")
+        if memo is None or memo[0] != len(events) or memo[1] is not last:
+            memo = (len(events), last, {})
+            self.__dict__["_citizenbot_states"] = memo
+        key = (id(domain), omit_unset_slots, ignore_rule_only_turns, id(rule_only_data))
+        kept = memo[2].get(key)
+        if kept is not None and kept[0] is domain and kept[1] is rule_only_data:
+            return _copy_states(kept[2])
+        states = original(self, domain, omit_unset_slots=omit_unset_slots,
+                          ignore_rule_only_turns=ignore_rule_only_turns,
+                          rule_only_data=rule_only_data)
+        memo[2][key] = (domain, rule_only_data, _copy_states(states))
+        return states
+
+    past_states._citizenbot_hook = True  # type: ignore[attr-defined]
+    return past_states
+
+
 def _structlog_debug_on() -> bool:
     """Whether structlog's debug lines are written (Rasa's filtering logger makes a
     filtered level's method a no-op called ``_nop``)."""
@@ -802,6 +853,7 @@ def install_hooks() -> None:
     install_typed_intent_guard()
     targets = (
         (DialogueStateTracker, "copy", _wrap_tracker_copy),
+        (DialogueStateTracker, "past_states", _wrap_past_states),
         (EndpointConfig, "session", _wrap_endpoint_session),
         (Domain, "is_empty", _wrap_is_empty),
         (Agent, "handle_message", _wrap_handle_message),

@@ -453,3 +453,66 @@ def test_debug_lines_still_get_a_snapshot_when_they_are_written() -> None:
     finally:
         structlog.configure(wrapper_class=saved)
     assert processor.copy.copy([1]) == [1]  # the rest of the module as it was
+
+
+# -- the featurised session once per tracker state ------------------------------------------
+
+
+def _conversation_predictions(agent: Any) -> tuple[list[Any], Any]:
+    from rasa.core.channels.channel import UserMessage
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    processor = agent.processor
+
+    async def conversation() -> tuple[list[Any], Any]:
+        seen = []
+        tracker = DialogueStateTracker("rest:states", agent.domain.slots)
+        tracker.update(ActionExecuted("action_listen"))
+        for text in MESSAGES:
+            parsed = await processor.parse_message(UserMessage(text, sender_id="rest:states"),
+                                                   tracker)
+            tracker.update(UserUttered(text, parsed["intent"], parsed["entities"], parsed))
+            for _ in range(3):  # a few predictions per message, as a turn makes them
+                prediction = processor._predict_next_with_tracker(tracker)
+                seen.append((prediction.max_confidence_index, prediction.policy_name,
+                             prediction.probabilities))
+                name = agent.domain.action_names_or_texts[prediction.max_confidence_index]
+                tracker.update(ActionExecuted(name))
+                if name == "action_listen":
+                    break
+        return seen, tracker
+
+    return asyncio.run(conversation())
+
+
+def test_predictions_are_the_same_with_the_featurised_session_reused(
+    agent: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    reused, _ = _conversation_predictions(agent)
+    monkeypatch.setattr(DialogueStateTracker, "past_states",
+                        DialogueStateTracker.past_states.__wrapped__)
+    computed, _ = _conversation_predictions(agent)
+    assert reused == computed and len(reused) > len(MESSAGES)
+
+
+def test_reused_states_are_copies_and_follow_the_tracker(agent: Any) -> None:
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    _, tracker = _conversation_predictions(agent)
+    domain = agent.domain
+    compute = DialogueStateTracker.past_states.__wrapped__
+    rule_only = {"slots": ["requested_slot"], "loops": []}
+    for args in [(False, False, None), (False, True, rule_only), (True, False, None)]:
+        expected = compute(tracker, domain, *args)
+        first = tracker.past_states(domain, *args)
+        assert first == expected
+        for state in first:  # what the featurizer does to the states it gets
+            state.get("user", {}).pop("intent", None)
+        assert tracker.past_states(domain, *args) == expected
+    tracker.update(ActionExecuted("action_listen"))
+    grown = tracker.past_states(domain)
+    assert grown == compute(tracker, domain) and len(grown) == len(expected) + 1
