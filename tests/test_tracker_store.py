@@ -4,6 +4,7 @@ that never returns a conversation the database no longer holds."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,21 @@ def _rows(url: str) -> list[tuple]:
     return [tuple(row) for row in rows]
 
 
-@pytest.fixture()
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'tracker.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The default profile's SQLite file, and the production profile's PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tracker.db'}"
+        return
+    from tests.production.cluster import Databases, pg_available
+
+    if not pg_available():
+        pytest.skip("PostgreSQL not running on 127.0.0.1")
+    databases = Databases(prefix="cbts").create()
+    try:
+        yield databases.tracker_url
+    finally:
+        databases.drop()
 
 
 def _conversation(store: object, sender: str, turns: int) -> object:
