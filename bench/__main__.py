@@ -10,6 +10,8 @@ from importlib.util import find_spec
 BENCHMARKS = {
     "bench.chat": "chat under open-loop load vs the minimal Rasa bot: REST and WeChat, "
     "default and production profiles, saturation and p95 ratios (docs/performance.md)",
+    "bench.nlu.run": "NLU parse per message on one core (p95 budget 5 ms) vs the minimal "
+    "bot's jieba + DIET parse of the same messages",
     "bench.routing.run": "department routing speed vs the linear baseline",
     "bench.tickets.run": "ticket store creates/updates per second vs a bare-table floor",
     "bench.wechat.run": "WeChat signed-XML round trips vs the REST channel",
