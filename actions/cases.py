@@ -28,7 +28,7 @@ from actions.common import (
     transcript,
 )
 from actions.corrections import Correction, parse_correction
-from actions.inquiry import knowledge_base
+from actions.inquiry import knowledge_base, say_answer
 from actions.kb import Answer
 from actions.support import danger_of, handle_emergency
 from bot.privacy import mask_phone
@@ -74,13 +74,7 @@ def answer_first(dispatcher: CollectingDispatcher, text: str) -> bool:
     decision = knowledge_base().decide(text)
     if not isinstance(decision, Answer):
         return False
-    entry = decision.entry
-    dispatcher.utter_message(
-        response="utter_kb_answer",
-        answer=entry.answer,
-        source=entry.source,
-        department=entry.department,
-    )
+    say_answer(dispatcher, decision)
     dispatcher.utter_message(response="utter_kb_then_case")
     return True
 

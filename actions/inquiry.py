@@ -28,7 +28,7 @@ class ActionAnswerInquiry(Action):
         text = tracker.latest_message.get("text") or ""
         decision = knowledge_base().decide(text)
         if isinstance(decision, Answer):
-            _answer(dispatcher, decision)
+            say_answer(dispatcher, decision)
         elif isinstance(decision, Clarify):
             buttons = [
                 {"title": hit.entry.questions[0], "payload": hit.entry.questions[0]}
@@ -63,13 +63,14 @@ class ActionOutOfScope(Action):
         text = tracker.latest_message.get("text") or ""
         decision = knowledge_base().decide(text) if not text.startswith("/") else None
         if isinstance(decision, Answer):
-            _answer(dispatcher, decision)
+            say_answer(dispatcher, decision)
         else:
             dispatcher.utter_message(response="utter_out_of_scope")
         return []
 
 
-def _answer(dispatcher: CollectingDispatcher, decision: Answer) -> None:
+def say_answer(dispatcher: CollectingDispatcher, decision: Answer) -> None:
+    """The knowledge base's answer with its source and the department behind it."""
     entry = decision.entry
     dispatcher.utter_message(
         response="utter_kb_answer",
