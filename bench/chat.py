@@ -19,9 +19,10 @@ WeChat message a new MsgId, so no answer comes from dedupe. WeChat messages are
 signed, AES-encrypted (safe mode) XML.
 Servers log as configured by default (INFO; JSON lines in production).
 
-Printed: a row per window (and per channel), the saturation (most answered/s over
-the windows, both channels together), the memory of each Rasa server after the
-load, and the ratios with their targets: saturation ≥ 2× the minimal bot's
+Printed: a row per window (and per channel) with the load average and the CPU each
+process group used per answered message (:mod:`bench.cpu`), the saturation (most
+answered/s over the windows, both channels together), the memory of each Rasa server
+after the load, and the ratios with their targets: saturation ≥ 2× the minimal bot's
 (recommended profile) and ≥ 1× (default profile); p95 ≤ 150 ms at 20 msg/s;
 WeChat p95 ≤ 1.10× REST.
 
