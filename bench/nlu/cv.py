@@ -134,6 +134,8 @@ def offdomain_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
     from nlu import offdomain
     from nlu.intents import IntentModel, IntentModelConfig
 
+    config = dict(config)
+    cap = int(config.pop("cap", offdomain.DEFAULT_CAP))
     requests = offdomain.read_requests()
     assignment = offdomain.folds(requests, 3)
     outcomes: Counter[str] = Counter()
@@ -146,16 +148,14 @@ def offdomain_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
         others = [r for r, f in zip(requests, assignment, strict=True) if f != fold]
         held = [r.text for r, f in zip(requests, assignment, strict=True) if f == fold]
         (work / offdomain.TRAINING_FILE.name).write_text(
-            offdomain.training_yaml(offdomain.select(others, config.pop("cap", None)
-                                                     or offdomain.DEFAULT_CAP)),
-            encoding="utf-8")
+            offdomain.training_yaml(offdomain.select(others, cap), cap), encoding="utf-8")
         (work / "zz_held.yml").write_text(
             'version: "3.1"\nnlu:\n- intent: zz_held\n  examples: |\n'
             + "".join(f"    - {offdomain.quote(t)}\n" for t in held), encoding="utf-8")
         examples, lexicons = load_examples(work)
         train = [e for e in examples if e.intent and e.intent != "zz_held"]
         test = [e for e in examples if e.intent == "zz_held"]
-        model = IntentModel(IntentModelConfig.from_dict(dict(config))).fit(
+        model = IntentModel(IntentModelConfig.from_dict(config)).fit(
             [e.text for e in train], [e.words for e in train], [e.intent or "" for e in train],
             lexicons)
         for example in test:

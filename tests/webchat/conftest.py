@@ -10,7 +10,6 @@ Screenshots go to ``reports/webchat/``.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,18 +17,11 @@ from types import SimpleNamespace
 import pytest
 
 from bot.settings import ROOT
+from tests.browser import chromium
 from tests.stack import Stack
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 REPORTS = ROOT / "reports" / "webchat"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
@@ -46,15 +38,8 @@ def web_stack(request: pytest.FixtureRequest) -> Stack:
 
 @pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
