@@ -13,7 +13,10 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q --durations=15
+	# Two workers: most tests wait on a started server, so one core alone sits half idle.
+	# The tests that restart PostgreSQL and Redis run afterwards, on a machine to themselves.
+	$(BIN)/pytest -q -n 2 --dist loadfile -m "not exclusive" --durations=15
+	$(BIN)/pytest -q -m exclusive --durations=5
 
 bench: install
 	$(BIN)/python -m bench

@@ -36,6 +36,8 @@ pytestmark = [
     pytest.mark.stack,
     pytest.mark.postgres,
     pytest.mark.redis,
+    # it restarts the machine's PostgreSQL and stops Redis: nothing else may use them then
+    pytest.mark.exclusive,
     pytest.mark.skipif(not (pg_available() and redis_available()),
                        reason="needs PostgreSQL and Redis on 127.0.0.1"),
 ]
