@@ -516,3 +516,101 @@ def test_reused_states_are_copies_and_follow_the_tracker(agent: Any) -> None:
     tracker.update(ActionExecuted("action_listen"))
     grown = tracker.past_states(domain)
     assert grown == compute(tracker, domain) and len(grown) == len(expected) + 1
+
+
+# -- rules narrowed by the action that just ran ----------------------------------------------
+
+
+def _rule_policy(agent: Any) -> Any:
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    nodes = agent.processor.graph_runner._instantiated_nodes.values()
+    return next(node._component for node in nodes if isinstance(node._component, RulePolicy))
+
+
+def test_indexed_rule_lookup_finds_exactly_the_rules_rasa_finds(agent: Any) -> None:
+    """Every lookup table of the trained RulePolicy, against the states of a real
+    conversation and the states of every learned rule (each a conversation the rule
+    was made from), at every length: the same keys as Rasa's walk over all of them."""
+    import json
+
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    policy = _rule_policy(agent)
+    rasas = RulePolicy._get_possible_keys.__wrapped__
+    _, tracker = _conversation_predictions(agent)
+    conversation = [tracker.past_states(agent.domain, ignore_rule_only_turns=flag,
+                                        rule_only_data=policy._get_rule_only_data())
+                    for flag in (False, True)]
+    checked = found = 0
+    for lookup in policy.lookup.values():
+        if not isinstance(lookup, dict) or not lookup:
+            continue
+        runs = conversation + [json.loads(key) for key in lookup]
+        for states in runs:
+            for end in range(len(states) + 1):
+                prefix = states[:end]
+                expected = rasas(policy, lookup, prefix)
+                assert policy._get_possible_keys(lookup, prefix) == expected, prefix
+                checked += 1
+                found += bool(expected)
+    # the comparison covered real work: many prefixes, most of which some rule fits
+    assert checked > 200 and found > checked // 2
+
+
+def _conversation_with_rule_turns(agent: Any) -> Any:
+    """A conversation as the processor records it: each predicted action executed with
+    the prediction's ``hide_rule_turn``, and a predicted form activated (its loop and
+    requested slot set, as the form action does)."""
+    from rasa.core.channels.channel import UserMessage
+    from rasa.shared.core.events import ActionExecuted, ActiveLoop, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    processor = agent.processor
+    domain = agent.domain
+
+    async def conversation() -> Any:
+        tracker = DialogueStateTracker("rest:rules", domain.slots)
+        tracker.update(ActionExecuted("action_listen"))
+        for text in [*MESSAGES, "幸福里小区3栋楼下", "最近一个月每天晚上", "取消"]:
+            parsed = await processor.parse_message(UserMessage(text, sender_id="rest:rules"),
+                                                   tracker)
+            tracker.update(UserUttered(text, parsed["intent"], parsed["entities"], parsed))
+            for _ in range(4):
+                prediction = processor._predict_next_with_tracker(tracker)
+                name = domain.action_names_or_texts[prediction.max_confidence_index]
+                tracker.update(ActionExecuted(name, prediction.policy_name,
+                                              prediction.max_confidence,
+                                              hide_rule_turn=prediction.hide_rule_turn))
+                if name in domain.form_names and tracker.active_loop_name != name:
+                    tracker.update(ActiveLoop(name))
+                    tracker.update(SlotSet("requested_slot", "place"))
+                if name == "action_listen":
+                    break
+        return tracker
+
+    return asyncio.run(conversation())
+
+
+def test_both_kinds_of_states_from_one_replay_are_rasas(agent: Any) -> None:
+    """At every point of a conversation that runs the complaint form (hidden rule
+    turns, an active loop, rule-only slots): the states MemoizationPolicy gets (asked
+    first, which builds both kinds) and those RulePolicy gets are Rasa's own."""
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    compute = DialogueStateTracker.past_states.__wrapped__
+    rule_only = _rule_policy(agent)._get_rule_only_data()
+    assert rule_only and any(rule_only.values())
+    tracker = _conversation_with_rule_turns(agent)
+    domain = agent.domain
+    hidden = 0
+    for end in range(1, len(tracker.events) + 1):
+        prefix = DialogueStateTracker.from_events("rest:prefix", list(tracker.events)[:end],
+                                                  slots=domain.slots)
+        learned = compute(prefix, domain, False, True, rule_only)
+        every = compute(prefix, domain)
+        assert prefix.past_states(domain, False, True, rule_only) == learned
+        assert prefix.past_states(domain) == every
+        assert prefix.past_states(domain) == every  # handed out again, as a copy
+        hidden += len(every) - len(learned)
+    assert hidden > 0  # the conversation had rule-only turns to leave out
