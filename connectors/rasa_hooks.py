@@ -44,8 +44,7 @@ version's source before widening :data:`SUPPORTED_RASA`).
   could protect (no policy events; an utterance, ``action_listen`` or custom
   action, which only read the tracker).
 * ``DialogueStateTracker.past_states``: the featurised session computed once per
-  tracker state, both kinds the policies ask for from one replay (RulePolicy
-  asked twice per prediction, MemoizationPolicy once more).
+  tracker state and arguments (RulePolicy asked twice per prediction).
 * ``copy.deepcopy`` in ``rasa.core.processor`` and ``rasa.core.actions.forms``:
   only made for structlog debug lines there; skipped when those are off.
 * ``RemoteAction._action_call_format``: with Rasa's selective domain on, a
@@ -746,59 +745,19 @@ def _copy_states(states: list[Any]) -> list[Any]:
             for state in states]
 
 
-def _both_state_lists(domain: Any, tracker: Any, omit_unset_slots: bool,
-                      rule_only_data: dict[str, Any] | None) -> tuple[list[Any], list[Any]]:
-    """``Domain.states_for_tracker_history`` for both of its kinds in one replay:
-    every turn (RulePolicy's) and without rule-only turns and features
-    (MemoizationPolicy's), each exactly as Rasa 3.6 builds it.
-
-    The replay of the session (``generate_all_prior_trackers``) and each turn's
-    state are the cost; the two kinds differ only in what they drop or substitute
-    afterwards, so they are built side by side from one replay.
-    """
-    from rasa.shared.core.constants import PREVIOUS_ACTION
-
-    every: list[Any] = []
-    learned: list[Any] = []
-    last_ml_action_sub_state = None
-    turn_was_hidden = False
-    for replayed, hide_rule_turn in tracker.generate_all_prior_trackers():
-        if not turn_was_hidden:
-            last_ml_action_sub_state = domain._get_prev_action_sub_state(replayed)
-        if (not replayed.followup_action
-                and replayed.latest_action_name != replayed.active_loop_name):
-            turn_was_hidden = hide_rule_turn
-        state = domain.get_active_state(replayed, omit_unset_slots=omit_unset_slots)
-        if not turn_was_hidden:
-            ml_state = {key: dict(sub) if isinstance(sub, dict) else sub
-                        for key, sub in state.items()}
-            domain._remove_rule_only_features(ml_state, rule_only_data)
-            if learned:
-                domain._substitute_rule_only_user_input(ml_state, learned[-1])
-            if last_ml_action_sub_state:
-                ml_state[PREVIOUS_ACTION] = last_ml_action_sub_state
-            learned.append(domain._clean_state(ml_state))
-        every.append(domain._clean_state(state))
-    return every, learned
-
-
 def _wrap_past_states(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
-    """``DialogueStateTracker.past_states`` computed once per tracker state.
+    """``DialogueStateTracker.past_states`` computed once per tracker state and arguments.
 
     Every policy prediction featurises the whole session: it replays the
     session's events into a fresh tracker and builds a state at each action
-    (``generate_all_prior_trackers``). MemoizationPolicy asks for the session
-    without rule-only turns, then RulePolicy for every turn, twice (once to match
-    rules on text, once on intents); both kinds come from one replay
-    (:func:`_both_state_lists`), and RulePolicy's second request is the first's
-    result. The states depend only on the events (replayed from scratch) and the
+    (``generate_all_prior_trackers``). RulePolicy does it twice per prediction
+    with identical arguments (once to match rules on text, once on intents;
+    the difference is applied afterwards), so the second is the first's result.
+    The states depend only on the events (replayed from scratch) and the
     arguments; a result is reused while the tracker has the same number of
     events and the same last event, and handed out as a copy (callers change
     the last state in place).
     """
-    from rasa.shared.core.domain import Domain
-
-    rasas = Domain.states_for_tracker_history
 
     @functools.wraps(original)
     def past_states(
@@ -814,23 +773,14 @@ def _wrap_past_states(original: Callable[..., list[Any]]) -> Callable[..., list[
         if memo is None or memo[0] != len(events) or memo[1] is not last:
             memo = (len(events), last, {})
             self.__dict__["_citizenbot_states"] = memo
-        # every turn does not depend on rule_only_data (Rasa reads it only to drop turns)
-        every_key = (id(domain), omit_unset_slots, False, id(None))
-        key = ((id(domain), omit_unset_slots, True, id(rule_only_data))
-               if ignore_rule_only_turns else every_key)
+        key = (id(domain), omit_unset_slots, ignore_rule_only_turns, id(rule_only_data))
         kept = memo[2].get(key)
-        if kept is not None and kept[0] is domain and kept[1] is (
-                rule_only_data if ignore_rule_only_turns else None):
+        if kept is not None and kept[0] is domain and kept[1] is rule_only_data:
             return _copy_states(kept[2])
-        if ignore_rule_only_turns and type(domain).states_for_tracker_history is rasas:
-            every, states = _both_state_lists(domain, self, omit_unset_slots, rule_only_data)
-            memo[2][every_key] = (domain, None, _copy_states(every))
-        else:
-            states = original(self, domain, omit_unset_slots=omit_unset_slots,
-                              ignore_rule_only_turns=ignore_rule_only_turns,
-                              rule_only_data=rule_only_data)
-        memo[2][key] = (domain, rule_only_data if ignore_rule_only_turns else None,
-                        _copy_states(states))
+        states = original(self, domain, omit_unset_slots=omit_unset_slots,
+                          ignore_rule_only_turns=ignore_rule_only_turns,
+                          rule_only_data=rule_only_data)
+        memo[2][key] = (domain, rule_only_data, _copy_states(states))
         return states
 
     past_states._citizenbot_hook = True  # type: ignore[attr-defined]
