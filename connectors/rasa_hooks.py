@@ -44,7 +44,8 @@ version's source before widening :data:`SUPPORTED_RASA`).
   could protect (no policy events; an utterance, ``action_listen`` or custom
   action, which only read the tracker).
 * ``DialogueStateTracker.past_states``: the featurised session computed once per
-  tracker state and arguments (RulePolicy asked twice per prediction).
+  tracker state and arguments (RulePolicy asked twice per prediction), and
+  continued from the last prediction's replay (:mod:`connectors.replay`).
 * ``copy.deepcopy`` in ``rasa.core.processor`` and ``rasa.core.actions.forms``:
   only made for structlog debug lines there; skipped when those are off.
 * ``RemoteAction._action_call_format``: with Rasa's selective domain on, a
@@ -76,6 +77,7 @@ from rasa.shared.constants import DOCS_BASE_URL
 
 from bot import logging as bot_logging
 from bot import metrics
+from connectors import replay
 from connectors.rule_index import wrap_get_possible_keys
 from connectors.texts import SERVICE_ERROR_RESPONSE, service_error
 
@@ -756,7 +758,8 @@ def _wrap_past_states(original: Callable[..., list[Any]]) -> Callable[..., list[
     The states depend only on the events (replayed from scratch) and the
     arguments; a result is reused while the tracker has the same number of
     events and the same last event, and handed out as a copy (callers change
-    the last state in place).
+    the last state in place). A new result continues the last replay where that
+    gives the same states (:mod:`connectors.replay`).
     """
 
     @functools.wraps(original)
@@ -777,9 +780,12 @@ def _wrap_past_states(original: Callable[..., list[Any]]) -> Callable[..., list[
         kept = memo[2].get(key)
         if kept is not None and kept[0] is domain and kept[1] is rule_only_data:
             return _copy_states(kept[2])
-        states = original(self, domain, omit_unset_slots=omit_unset_slots,
-                          ignore_rule_only_turns=ignore_rule_only_turns,
-                          rule_only_data=rule_only_data)
+        if not ignore_rule_only_turns and replay.serves(self, domain):
+            states = replay.past_states(self, domain, omit_unset_slots)
+        else:
+            states = original(self, domain, omit_unset_slots=omit_unset_slots,
+                              ignore_rule_only_turns=ignore_rule_only_turns,
+                              rule_only_data=rule_only_data)
         memo[2][key] = (domain, rule_only_data, _copy_states(states))
         return states
 

@@ -556,3 +556,95 @@ def test_indexed_rule_lookup_finds_exactly_the_rules_rasa_finds(agent: Any) -> N
                 found += bool(expected)
     # the comparison covered real work: many prefixes, most of which some rule fits
     assert checked > 200 and found > checked // 2
+
+
+# -- the featurised session continued from the last replay -----------------------------------
+
+
+def test_continued_replay_gives_rasas_states_at_every_step(agent: Any) -> None:
+    """A conversation grown one event at a time — predicted actions, a form with its
+    loop and slots, bot messages, and every kind of event that undoes or edits earlier
+    ones — featurised after each event as RulePolicy asks (twice), against Rasa's replay
+    from scratch of the same tracker."""
+    import asyncio
+
+    from rasa.core.channels.channel import UserMessage
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActionExecutionRejected,
+        ActionReverted,
+        ActiveLoop,
+        BotUttered,
+        DefinePrevUserUtteredFeaturization,
+        EntitiesAdded,
+        FollowupAction,
+        LoopInterrupted,
+        Restarted,
+        SessionStarted,
+        SlotSet,
+        UserUtteranceReverted,
+        UserUttered,
+    )
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    processor = agent.processor
+    domain = agent.domain
+    compute = DialogueStateTracker.past_states.__wrapped__
+    tracker = DialogueStateTracker("rest:replay", domain.slots)
+    continued = 0
+
+    def add(*events: Any) -> None:
+        """Events added together, as an action's events are, then featurised."""
+        nonlocal continued
+        kept = tracker.__dict__.get("_citizenbot_replay")
+        for event in events:
+            tracker.update(event)
+        expected = compute(tracker, domain)
+        assert tracker.past_states(domain) == expected, events
+        assert tracker.past_states(domain) == expected, events  # the kept copy, again
+        now = tracker.__dict__.get("_citizenbot_replay")
+        continued += kept is not None and now.tracker is kept.tracker
+
+    async def say(text: str) -> None:
+        parsed = await processor.parse_message(UserMessage(text, sender_id="rest:replay"),
+                                               tracker)
+        add(UserUttered(text, parsed["intent"], parsed["entities"], parsed))
+        for _ in range(4):
+            prediction = processor._predict_next_with_tracker(tracker)
+            name = domain.action_names_or_texts[prediction.max_confidence_index]
+            add(ActionExecuted(name, prediction.policy_name, prediction.max_confidence,
+                               hide_rule_turn=prediction.hide_rule_turn))
+            if name in domain.form_names and tracker.active_loop_name != name:
+                add(ActiveLoop(name))
+                add(SlotSet("requested_slot", "place"))
+            if name == "action_listen":
+                return
+            add(BotUttered("好的"))
+
+    async def conversation() -> None:
+        add(ActionExecuted("action_session_start"))
+        add(SessionStarted())
+        add(ActionExecuted("action_listen"))
+        for text in MESSAGES[:3]:
+            await say(text)
+        add(DefinePrevUserUtteredFeaturization(True))  # edits the last user message
+        await say("幸福里小区3栋楼下")
+        add(EntitiesAdded([{"entity": "place", "value": "幸福里"}]))  # edits it too
+        add(LoopInterrupted(True))
+        add(ActionExecutionRejected("case_form"))
+        add(FollowupAction("action_listen"))
+        await say("最近一个月每天晚上")
+        add(UserUtteranceReverted())
+        add(ActionExecuted("action_listen"))
+        await say("我的工单处理得怎么样了")
+        # an undo with more events after it than it removed: the list grew but changed
+        add(ActionReverted(), ActionExecuted("utter_greet"), BotUttered("您好"),
+            ActionExecuted("action_listen"))
+        add(Restarted())
+        add(ActionExecuted("action_listen"))
+        for text in MESSAGES[3:]:
+            await say(text)
+
+    asyncio.run(conversation())
+    # most steps continued the last replay instead of starting again
+    assert continued > len(tracker.events) // 2
