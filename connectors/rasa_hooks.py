@@ -52,7 +52,8 @@ version's source before widening :data:`SUPPORTED_RASA`).
   form's ``validate_*`` action gets the domain without its response texts
   (rasa_sdk's form validation reads only slots and forms).
 * ``RulePolicy._get_possible_keys``: the rules checked against a conversation
-  narrowed first by the action that just ran (:mod:`connectors.rule_index`).
+  narrowed first by the action that just ran and the user's intent
+  (:mod:`connectors.rule_index`).
 * ``Event.resolve_by_type``: loading a tracker looks up each stored event's
   class by walking every ``Event`` subclass; a name → class table built once
   (unknown names still go to Rasa's own lookup).
@@ -740,13 +741,6 @@ def _wrap_action_call_format(original: Callable[..., dict[str, Any]]) -> Callabl
     return _action_call_format
 
 
-def _copy_states(states: list[Any]) -> list[Any]:
-    """States down to their sub-state dicts: what the featurizer changes in place
-    (it deletes a user sub-state's intent or text); the values are strings and tuples."""
-    return [{key: dict(sub) if isinstance(sub, dict) else sub for key, sub in state.items()}
-            for state in states]
-
-
 def _wrap_past_states(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     """``DialogueStateTracker.past_states`` computed once per tracker state and arguments.
 
@@ -779,14 +773,14 @@ def _wrap_past_states(original: Callable[..., list[Any]]) -> Callable[..., list[
         key = (id(domain), omit_unset_slots, ignore_rule_only_turns, id(rule_only_data))
         kept = memo[2].get(key)
         if kept is not None and kept[0] is domain and kept[1] is rule_only_data:
-            return _copy_states(kept[2])
+            return replay.copy_states(kept[2])
         if not ignore_rule_only_turns and replay.serves(self, domain):
             states = replay.past_states(self, domain, omit_unset_slots)
         else:
             states = original(self, domain, omit_unset_slots=omit_unset_slots,
                               ignore_rule_only_turns=ignore_rule_only_turns,
                               rule_only_data=rule_only_data)
-        memo[2][key] = (domain, rule_only_data, _copy_states(states))
+        memo[2][key] = (domain, rule_only_data, replay.copy_states(states))
         return states
 
     past_states._citizenbot_hook = True  # type: ignore[attr-defined]

@@ -83,7 +83,9 @@ def past_states(tracker: DialogueStateTracker, domain: Domain,
             states.append(_state(domain, replay, omit_unset_slots))
         replay.update(event)
     tracker.__dict__[_KEPT] = _Replay(domain, omit_unset_slots, applied, replay, states)
-    return [*_copies(states), _state(domain, replay, omit_unset_slots)]
+    # copies: a state's sub-states are the replayed tracker's own objects (its latest
+    # action), and callers edit what they get
+    return copy_states([*states, _state(domain, replay, omit_unset_slots)])
 
 
 def _continues(kept: _Replay, applied: list[Any], domain: Domain,
@@ -97,12 +99,12 @@ def _continues(kept: _Replay, applied: list[Any], domain: Domain,
 
 def _state(domain: Domain, replay: DialogueStateTracker,
            omit_unset_slots: bool) -> dict[str, Any]:
-    # what states_for_tracker_history appends for a turn (ignore_rule_only_turns off);
-    # its sub-states are the replayed tracker's own objects, hence the copies above
-    return _copies([domain._clean_state(
-        domain.get_active_state(replay, omit_unset_slots=omit_unset_slots))])[0]
+    """What ``states_for_tracker_history`` appends for a turn (every turn kept)."""
+    return domain._clean_state(domain.get_active_state(replay, omit_unset_slots=omit_unset_slots))
 
 
-def _copies(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def copy_states(states: list[Any]) -> list[Any]:
+    """States down to their sub-state dicts: what the featurizer changes in place
+    (it deletes a user sub-state's intent or text); the values are strings and tuples."""
     return [{key: dict(sub) if isinstance(sub, dict) else sub for key, sub in state.items()}
             for state in states]

@@ -1,7 +1,7 @@
 """RulePolicy's rule lookup narrowed by the current turn's previous action, built once.
 
 Every policy prediction asks ``RulePolicy._get_possible_keys`` which learned rules
-fit the conversation: Rasa walks *all* rule keys (~100 here, JSON strings) back
+fit the conversation: Rasa walks *all* rule keys (~150 here, JSON strings) back
 through the session's turns, and the first turn alone already rules out nearly all
 of them, because a rule's last state names the action it follows and the
 conversation's last state names the action that just ran. Profiled under load that
