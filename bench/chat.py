@@ -4,6 +4,9 @@ The DESIGN.md targets are ratios measured in one run on this machine, so this
 benchmark starts, one after the other:
 
 * the minimal bot of ``../shared/bench/minimal-bot`` (the floor: REST only);
+* two minimal bots side by side, conversations sticking to one (``minimal-2x``):
+  not a system under test but the yardstick of the 2x target, what the floor
+  itself carries on both cores with the load generator on the same machine;
 * ``citizenbot run`` on the default profile (SQLite, one Rasa server);
 * ``citizenbot run --profile production --rasa-servers 2 --action-servers 2`` on
   PostgreSQL + Redis, when both answer on 127.0.0.1 (the profile the README
@@ -26,8 +29,8 @@ after the load, and the ratios with their targets: saturation ≥ 2× the minima
 (recommended profile) and ≥ 1× (default profile); p95 ≤ 150 ms at 20 msg/s;
 WeChat p95 ≤ 1.10× REST.
 
-Usage: ``python -m bench.chat [--rates 20,40,80] [--seconds 15] [--conversations 50]
-[--profiles default,production] [--model PATH]``
+Usage: ``python -m bench.chat [--rates 20,40,80,120] [--seconds 15] [--conversations 50]
+[--profiles default,production,minimal-2x] [--model PATH]``
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import aiohttp
 from rich.console import Console
 from rich.table import Table
 
@@ -75,6 +78,8 @@ class Target:
     named: dict[int, str] = field(default_factory=dict)
     #: per window (rate): CPU seconds each process group used
     cpu: dict[float, dict[str, float]] = field(default_factory=dict)
+    #: a yardstick, not a system under test: no target applies to it
+    reference: bool = False
 
     def saturation(self) -> float:
         """Most messages answered per second over the windows (all paths together)."""
@@ -96,7 +101,7 @@ def rss_mb(pid: int) -> float:
 def sticky(sends: list[Send]) -> Send:
     """A conversation always reaches the same server (nginx ``hash $arg_openid``)."""
 
-    async def send(client: httpx.AsyncClient, sender: str, text: str) -> bool:
+    async def send(client: aiohttp.ClientSession, sender: str, text: str) -> bool:
         return await sends[zlib.crc32(sender.encode()) % len(sends)](client, sender, text)
 
     return send
@@ -116,7 +121,7 @@ class Mixed:
         self.latencies: dict[str, list[float]] = {path: [] for path in self.paths}
         self.attempts = dict.fromkeys(self.paths, 0)
 
-    async def __call__(self, client: httpx.AsyncClient, sender: str, text: str) -> bool:
+    async def __call__(self, client: aiohttp.ClientSession, sender: str, text: str) -> bool:
         path = self.paths[int(sender.rsplit("-", 1)[1]) % len(self.paths)]
         self.attempts[path] += 1
         begin = time.perf_counter()
@@ -172,17 +177,27 @@ def _named(processes: list[dict[str, object]]) -> dict[int, str]:
     return named
 
 
-def run_minimal(args: argparse.Namespace) -> Target:
-    port = free_port()
-    process = minimal_bot.start(port)
-    target = Target("minimal", {"rest": functools.partial(
-        rest_send, url=f"http://127.0.0.1:{port}/webhooks/rest/webhook")}, [process.pid],
-        named={process.pid: "Rasa servers"})
+def run_minimal(args: argparse.Namespace, servers: int = 1) -> Target:
+    """The floor; with ``servers=2`` two of it, each conversation sticking to one (as
+    nginx hashes the production profile's): what the floor itself carries on both
+    cores, the yardstick for the 2x target."""
+    ports = [free_port() for _ in range(servers)]
+    processes = []
     try:
+        for port in ports:
+            processes.append(minimal_bot.start(port))
+        sends = [functools.partial(rest_send, url=f"http://127.0.0.1:{port}/webhooks/rest/webhook")
+                 for port in ports]
+        target = Target("minimal" if servers == 1 else f"minimal-{servers}x",
+                        {"rest": sends[0] if servers == 1 else sticky(sends)},
+                        [process.pid for process in processes],
+                        named={process.pid: "Rasa servers" for process in processes},
+                        reference=servers > 1)
         asyncio.run(measure(target, args.rates, args.seconds, args.conversations))
     finally:
-        process.terminate()
-        process.wait()
+        for process in processes:
+            process.terminate()
+            process.wait()
     return target
 
 
@@ -282,6 +297,11 @@ def report(targets: list[Target], args: argparse.Namespace, console: Console) ->
     at20 = 20.0 if 20.0 in args.rates else args.rates[0]
     checks: list[tuple[str, float, float, Callable[[float, float], bool]]] = []
     for target in targets[1:]:
+        if target.reference:
+            checks.append((f"{target.name} saturation / minimal bot's (reference: the floor "
+                           "on both cores)", _ratio(target.saturation(), floor), 2.0,
+                           float.__ge__))
+            continue
         need = 2.0 if target.name.startswith("production") else 1.0
         checks.append((f"{target.name} saturation / minimal bot's",
                        _ratio(target.saturation(), floor), need, float.__ge__))
@@ -302,10 +322,11 @@ def report(targets: list[Target], args: argparse.Namespace, console: Console) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rates", default="20,40,80")
+    parser.add_argument("--rates", default="20,40,80,120")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--conversations", type=int, default=50)
-    parser.add_argument("--profiles", default="default,production")
+    parser.add_argument("--profiles", default="default,production,minimal-2x",
+                        help="minimal-2x: two minimal bots, the 2x target's yardstick")
     parser.add_argument("--servers", type=int, default=2,
                         help="Rasa (and action) servers of the production profile")
     parser.add_argument("--model", type=Path, default=None)
@@ -318,6 +339,8 @@ def main() -> None:
     console = Console(width=130)
     profiles = [p for p in args.profiles.split(",") if p]
     targets = [run_minimal(args)]
+    if "minimal-2x" in profiles:
+        targets.append(run_minimal(args, servers=2))
     recording = RecordingServer().start()
     try:
         if "default" in profiles:

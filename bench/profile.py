@@ -1,13 +1,14 @@
 """Where a message's time goes: cProfile of the Rasa and action servers under load.
 
-Starts a real ``citizenbot run`` (default profile unless ``--profile production``)
-with :mod:`bench.profiling.sitecustomize` on its PYTHONPATH, warms it up, starts
+Starts a real ``citizenbot run`` (default profile; with ``--profile production``
+one Rasa server and one action server on PostgreSQL + Redis, which must answer
+on 127.0.0.1) with :mod:`bench.profiling.sitecustomize` on its PYTHONPATH, warms it up, starts
 the profilers (SIGUSR1), offers open-loop load, stops them (SIGUSR2) and prints
 the functions with the most own and cumulative time per server. The ``.prof``
 files stay in ``--out`` for ``python -m pstats`` or snakeviz.
 
 Usage: ``python -m bench.profile [--rate 20] [--seconds 20] [--path rest|wechat]
-[--out reports/profile] [--model PATH]``
+[--profile default|production] [--out reports/profile] [--model PATH]``
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from tests.recording_server import RecordingServer
 from tests.stack import Stack
 
 
-def _pids(stack: Stack) -> dict[str, int]:
-    path = stack.var_dir / "run" / "processes.json"
+def _pids(var_dir: Path) -> dict[str, int]:
+    path = var_dir / "run" / "processes.json"
     deadline = time.monotonic() + 120
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.5)  # written once every service (the console too) answers
@@ -55,12 +56,12 @@ def report(path: Path, limit: int) -> None:
     stats.sort_stats("cumulative").print_stats(limit)
 
 
-async def _load(stack: Stack, args: argparse.Namespace, account: Account,
+async def _load(rasa_url: str, token: str, args: argparse.Namespace, account: Account,
                 pids: dict[str, int]) -> None:
-    rest = functools.partial(rest_send, url=f"{stack.rasa_url}/webhooks/rest/webhook")
+    rest = functools.partial(rest_send, url=f"{rasa_url}/webhooks/rest/webhook", token=token)
     wechat = functools.partial(
         wechat_send, mode="safe",
-        wechat=WeChatServer(f"{stack.rasa_url}/webhooks/wechat/webhook", account.token,
+        wechat=WeChatServer(f"{rasa_url}/webhooks/wechat/webhook", account.token,
                             account.appid, account.aes_key))
     send = wechat if args.path == "wechat" else rest
     await open_loop("warmup", send, MESSAGES, rate=5, seconds=4, conversations=5)
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--path", choices=["rest", "wechat"], default="rest")
+    parser.add_argument("--profile", choices=["default", "production"], default="default")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "profile")
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--model", type=Path, default=None)
@@ -95,15 +97,30 @@ def main() -> None:
     env = {**account.env(recording.base_url, 4.0), "RASA_JWT_SECRET": "bench-profile-secret",
            "PYTHONPATH": str(ROOT / "bench" / "profiling"),
            "CITIZENBOT_PROFILE_DIR": str(out)}
-    stack = Stack(var_dir=Path(tempfile.mkdtemp(prefix="bench-profile-")), model=model,
-                  extra_env=env).start()
-    try:
-        pids = _pids(stack)
-        asyncio.run(_load(stack, args, account, pids))
-        time.sleep(2)  # the handlers write the files
-    finally:
-        stack.stop()
-        recording.stop()
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
+    if args.profile == "production":
+        from tests.production.cluster import REST_TOKEN, Cluster, Databases
+
+        databases = Databases(prefix="cbprof").create()
+        cluster = Cluster(var_dir, model, databases, rasa_servers=1, action_servers=1,
+                          extra_env=env)
+        try:
+            cluster.start()
+            asyncio.run(_load(cluster.rasa_urls[0], REST_TOKEN, args, account,
+                              _pids(var_dir)))
+            time.sleep(2)  # the handlers write the files
+        finally:
+            cluster.stop()
+            databases.drop()
+            recording.stop()
+    else:
+        stack = Stack(var_dir=var_dir, model=model, extra_env=env).start()
+        try:
+            asyncio.run(_load(stack.rasa_url, "", args, account, _pids(var_dir)))
+            time.sleep(2)  # the handlers write the files
+        finally:
+            stack.stop()
+            recording.stop()
     for path in sorted(out.glob("*.prof")):
         report(path, args.limit)
 

@@ -2,6 +2,11 @@
 
 Closed-loop clients slow down when the server does and hide its queueing; an
 open-loop generator keeps offering the rate, so p95 shows what citizens feel.
+
+The generator shares the machine's two cores with the servers it measures, so
+its own cost per message is part of what a saturation figure shows. It speaks
+HTTP through aiohttp (the C parser Rasa's own client uses), about a third of
+httpx's CPU per request; :mod:`bench.cpu` prints what it used in every window.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 
 @dataclass(frozen=True)
@@ -50,16 +55,29 @@ class Result:
 
 HEADER = ["target", "offered/s", "ok/sent", "p50 ms", "p95 ms", "p99 ms", "msg/s"]
 
-Send = Callable[[httpx.AsyncClient, str, str], Awaitable[bool]]
+Send = Callable[[aiohttp.ClientSession, str, str], Awaitable[bool]]
+
+
+#: what a request may take before it counts as lost
+TIMEOUT = aiohttp.ClientTimeout(total=30)
+#: what a failed request raises (connection refused or reset, timeout, bad reply)
+REQUEST_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
+def session(connections: int = 100) -> aiohttp.ClientSession:
+    """A pooled client session: one kept-alive connection per concurrent conversation."""
+    return aiohttp.ClientSession(timeout=TIMEOUT,
+                                 connector=aiohttp.TCPConnector(limit=connections))
 
 
 async def rest_send(
-    client: httpx.AsyncClient, sender: str, text: str, *, url: str, token: str = ""
+    client: aiohttp.ClientSession, sender: str, text: str, *, url: str, token: str = ""
 ) -> bool:
     """One REST turn; ``token`` is the REST_TOKEN of a production-profile server."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = await client.post(url, json={"sender": sender, "message": text}, headers=headers)
-    return response.status_code == 200 and bool(response.json())
+    async with client.post(url, json={"sender": sender, "message": text},
+                           headers=headers) as response:
+        return response.status == 200 and bool(await response.json())
 
 
 async def open_loop(
@@ -85,8 +103,7 @@ async def open_loop(
     for index in range(conversations):
         idle.put_nowait(index)
     turn = [0] * conversations
-    limits = httpx.Limits(max_connections=conversations, max_keepalive_connections=conversations)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    async with session(conversations) as client:
 
         async def one(conversation: int) -> None:
             nonlocal ok
@@ -97,7 +114,7 @@ async def open_loop(
                 if await send(client, f"{label}-{seed}-{conversation}", text):
                     ok += 1
                     latencies.append((time.perf_counter() - begin) * 1000)
-            except httpx.HTTPError:
+            except REQUEST_ERRORS:
                 pass
             finally:
                 idle.put_nowait(conversation)

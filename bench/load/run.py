@@ -22,7 +22,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
-import httpx
+import aiohttp
 from rich.console import Console
 from rich.table import Table
 
@@ -40,7 +40,7 @@ HEADER = ["servers", "path", "conversations", "offered/s", "ok/sent", "p50 ms", 
 def sticky(sends: list[Send]) -> Send:
     """Pick a server per conversation (sender), like ``hash $remote_addr`` in nginx."""
 
-    async def send(client: httpx.AsyncClient, sender: str, text: str) -> bool:
+    async def send(client: aiohttp.ClientSession, sender: str, text: str) -> bool:
         return await sends[zlib.crc32(sender.encode()) % len(sends)](client, sender, text)
 
     return send

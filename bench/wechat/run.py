@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from bench.load import HEADER, Result, Send, open_loop, rest_send
+from bench.load import HEADER, Result, Send, open_loop, rest_send, session
 from bot.model import ensure_model
 from tests.channels.conftest import Account
 from tests.channels.wechat_sim import Mode, WeChatServer, message_xml
@@ -37,11 +37,13 @@ MESSAGES = [
 ]
 
 
-async def wechat_send(client: httpx.AsyncClient, sender: str, text: str, *,
+async def wechat_send(client: aiohttp.ClientSession, sender: str, text: str, *,
                       wechat: WeChatServer, mode: Mode) -> bool:
     # a fresh MsgId each time: every message is a new one, as from a citizen
-    reply = await wechat.apost_xml(client, message_xml("text", f"o{sender}", content=text),
-                                   mode)
+    query, body = wechat.envelope(message_xml("text", f"o{sender}", content=text), mode)
+    async with client.post(wechat.webhook_url, params=query, data=body,
+                           headers={"Content-Type": "text/xml"}) as response:
+        reply = wechat.open_raw_reply(response.status, await response.text(), query)
     return reply.status == 200 and bool(reply.text)
 
 
@@ -51,7 +53,7 @@ async def sequential(sends: dict[str, Send], rounds: int) -> list[Result]:
     latencies: dict[str, list[float]] = {label: [] for label in sends}
     ok = dict.fromkeys(sends, 0)
     start = time.perf_counter()
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with session() as client:
         for index in range(rounds):
             text = MESSAGES[index % len(MESSAGES)]
             for label, send in sends.items():

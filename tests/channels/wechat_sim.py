@@ -143,9 +143,12 @@ class WeChatServer:
         return query, body.encode("utf-8")
 
     def open_reply(self, response: httpx.Response, query: dict[str, str]) -> Reply:
-        raw = response.text
-        reply = Reply(response.status_code, raw)
-        if response.status_code != 200 or raw.strip() in ("success", ""):
+        return self.open_raw_reply(response.status_code, response.text, query)
+
+    def open_raw_reply(self, status: int, raw: str, query: dict[str, str]) -> Reply:
+        """The reply to one POST as WeChat reads it: its signature checked, decrypted."""
+        reply = Reply(status, raw)
+        if status != 200 or raw.strip() in ("success", ""):
             return reply
         outer = xmltodict.parse(raw)["xml"]
         if "Encrypt" in outer:
