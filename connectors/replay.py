@@ -18,7 +18,10 @@ replay from scratch gives:
   applied to. Some events change *another* event in place
   (``DefinePrevUserUtteredFeaturization`` and ``EntitiesAdded`` edit the last user
   message), which a replay from scratch sees in earlier turns too: after those the
-  session is replayed from scratch;
+  session is replayed from scratch — except a ``DefinePrevUserUtteredFeaturization``
+  that comes before any state holding that message was built. That is the one the
+  ensemble adds after each message's first prediction, so a message no longer
+  starts a replay from scratch;
 * the same domain and ``omit_unset_slots``.
 
 Only the plain request (every turn, as RulePolicy asks) is served here; the kind
@@ -36,6 +39,7 @@ from rasa.shared.core.events import (
     ActionExecutionRejected,
     ActiveLoop,
     BotUttered,
+    DefinePrevUserUtteredFeaturization,
     FollowupAction,
     LoopInterrupted,
     SlotSet,
@@ -57,6 +61,9 @@ class _Replay:
     tracker: DialogueStateTracker
     #: the state before each action replayed so far (the final state is not kept)
     states: list[dict[str, Any]]
+    #: whether one of ``states`` was built after the latest user message was applied
+    #: (it holds that message: an edit of the message would change it)
+    holds_latest_user: bool
 
 
 def serves(tracker: Any, domain: Any) -> bool:
@@ -75,14 +82,17 @@ def past_states(tracker: DialogueStateTracker, domain: Domain,
     kept: _Replay | None = tracker.__dict__.get(_KEPT)
     if kept is not None and _continues(kept, applied, domain, omit_unset_slots):
         added = applied[len(kept.applied):]
-        replay, states = kept.tracker, kept.states
+        replay, states, holds = kept.tracker, kept.states, kept.holds_latest_user
     else:
-        added, replay, states = applied, tracker.init_copy(), []
+        added, replay, states, holds = applied, tracker.init_copy(), [], False
     for event in added:
         if isinstance(event, ActionExecuted):
             states.append(_state(domain, replay, omit_unset_slots))
+            holds = replay.latest_message is not None
+        elif isinstance(event, UserUttered):
+            holds = False
         replay.update(event)
-    tracker.__dict__[_KEPT] = _Replay(domain, omit_unset_slots, applied, replay, states)
+    tracker.__dict__[_KEPT] = _Replay(domain, omit_unset_slots, applied, replay, states, holds)
     # copies: a state's sub-states are the replayed tracker's own objects (its latest
     # action), and callers edit what they get
     return copy_states([*states, _state(domain, replay, omit_unset_slots)])
@@ -91,10 +101,24 @@ def past_states(tracker: DialogueStateTracker, domain: Domain,
 def _continues(kept: _Replay, applied: list[Any], domain: Domain,
                omit_unset_slots: bool) -> bool:
     before = kept.applied
-    return (kept.domain is domain and kept.omit_unset_slots == omit_unset_slots
+    if not (kept.domain is domain and kept.omit_unset_slots == omit_unset_slots
             and len(applied) >= len(before)
-            and all(old is new for old, new in zip(before, applied[:len(before)], strict=True))
-            and all(type(event) in CONTINUABLE for event in applied[len(before):]))
+            and all(old is new for old, new in zip(before, applied[:len(before)],
+                                                   strict=True))):
+        return False
+    holds = kept.holds_latest_user
+    for event in applied[len(before):]:
+        kind = type(event)
+        if kind is DefinePrevUserUtteredFeaturization:
+            if holds:  # it would edit a message that a kept state holds
+                return False
+        elif kind not in CONTINUABLE:
+            return False
+        elif kind is ActionExecuted:
+            holds = True
+        elif kind is UserUttered:
+            holds = False
+    return True
 
 
 def _state(domain: Domain, replay: DialogueStateTracker,

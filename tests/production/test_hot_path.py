@@ -596,10 +596,12 @@ def test_continued_replay_gives_rasas_states_at_every_step(agent: Any) -> None:
     compute = DialogueStateTracker.past_states.__wrapped__
     tracker = DialogueStateTracker("rest:replay", domain.slots)
     continued = steps = 0
+    #: steps with the ensemble's DefinePrevUserUtteredFeaturization, and those continued
+    defined = defined_continued = 0
 
     def add(*events: Any) -> None:
         """Events added together, as an action's events are, then featurised."""
-        nonlocal continued, steps
+        nonlocal continued, steps, defined, defined_continued
         steps += 1
         kept = tracker.__dict__.get("_citizenbot_replay")
         for event in events:
@@ -609,6 +611,9 @@ def test_continued_replay_gives_rasas_states_at_every_step(agent: Any) -> None:
         assert tracker.past_states(domain) == expected, events  # the kept copy, again
         now = tracker.__dict__.get("_citizenbot_replay")
         continued += kept is not None and now.tracker is kept.tracker
+        if len(events) > 1 and isinstance(events[0], DefinePrevUserUtteredFeaturization):
+            defined += 1
+            defined_continued += kept is not None and now.tracker is kept.tracker
 
     async def say(text: str) -> None:
         parsed = await processor.parse_message(UserMessage(text, sender_id="rest:replay"),
@@ -655,7 +660,15 @@ def test_continued_replay_gives_rasas_states_at_every_step(agent: Any) -> None:
         add(ActionExecuted("action_listen"))
         for text in MESSAGES[3:]:
             await say(text)
+        # a message featurised (the state before the listen holds it) before any
+        # DefinePrevUserUtteredFeaturization, then edited by one: a replay from
+        # scratch shows the edit in that earlier state too
+        add(UserUttered("幸福里小区", {"name": "inform", "confidence": 1.0}))
+        add(ActionExecuted("action_listen"))
+        add(DefinePrevUserUtteredFeaturization(True))
 
     asyncio.run(conversation())
-    # most steps continued the last replay instead of starting again
+    # most steps continued the last replay instead of starting again, and so did most
+    # first predictions after a message (the form's unhappy path replays from scratch)
     assert continued > steps // 2
+    assert defined_continued > defined // 2 and defined > len(MESSAGES)
