@@ -326,3 +326,15 @@ def test_interruptions_inside_the_form(stack: Stack) -> None:
     assert "没有找到" in reply and "哪里" in reply, reply
     reply = stack.say_text(who, "12路公交车上")
     assert "什么时候" in reply, reply
+
+
+def test_a_question_inside_the_form_is_answered_not_taken_as_an_answer(stack: Stack) -> None:
+    """A policy question typed while the form waits for the place is answered from the
+    knowledge base, then the form asks again; the read-back holds the real answers."""
+    who = sender("form-question")
+    walk(stack, who, [("我要投诉小区楼下烧烤店半夜还在营业", "哪里")])
+    reply = stack.say_text(who, "顺便问一下，社保卡丢了在哪补办")
+    assert "来源" in reply and "哪里" in reply, reply  # the answer, then the question again
+    reply = walk(stack, who, [("绿洲花园东门", "什么时候"), ("上个月开始的", "手机号"),
+                              ("不留", "确认")])
+    assert "绿洲花园东门" in reply and "社保卡" not in reply, reply
