@@ -50,7 +50,8 @@ version's source before widening :data:`SUPPORTED_RASA`).
   only made for structlog debug lines there; skipped when those are off.
 * ``RemoteAction._action_call_format``: with Rasa's selective domain on, a
   form's ``validate_*`` action gets the domain without its response texts
-  (rasa_sdk's form validation reads only slots and forms).
+  (rasa_sdk's form validation reads only slots and forms); the active loop goes
+  in without ``dataclasses.asdict``'s deep copy of the form's first message.
 * ``RulePolicy._get_possible_keys``: the rules checked against a conversation
   narrowed first by the action that just ran and the user's intent
   (:mod:`connectors.rule_index`).
@@ -63,6 +64,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import logging
 import time
@@ -715,8 +717,14 @@ def _validation_domain(domain: Any) -> dict[str, Any]:
     return dict(trimmed)
 
 
+def _shallow_loop(loop: Any) -> dict[str, Any]:
+    """``dataclasses.asdict`` of the active loop without its deep copy."""
+    return {field.name: getattr(loop, field.name) for field in dataclasses.fields(loop)}
+
+
 def _wrap_action_call_format(original: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
-    """``RemoteAction._action_call_format``: a validate_* action gets no response texts.
+    """``RemoteAction._action_call_format``: a validate_* action gets no response texts,
+    and the active loop is not deep-copied.
 
     With ``enable_selective_domain`` (endpoints.yml) Rasa sends the domain only
     to actions marked ``send_domain: true`` — and always, whole, to a form's
@@ -724,12 +732,29 @@ def _wrap_action_call_format(original: Callable[..., dict[str, Any]]) -> Callabl
     ``FormValidationAction`` reads the domain's slots and forms; the responses
     (11 of its 16 KB) are for Rasa's NLG. Such an action, unless it is itself
     marked ``send_domain: true`` (then it gets everything), gets the domain
-    without them. Nothing else in the request changes.
+    without them.
+
+    ``tracker.current_state`` copies the active loop with ``dataclasses.asdict``,
+    which deep-copies the message that started the form (its whole parse:
+    ranking, entities, tokens) through a recursive walk: ~0.5 ms a call under
+    the profiler, on the event loop, for a request that is JSON-encoded at once
+    and never changed. The loop is left out of Rasa's call (set aside for that
+    synchronous call, nothing else runs in between) and put in as a shallow dict
+    of the same fields. The request is equal to Rasa's otherwise.
     """
 
     @functools.wraps(original)
     def _action_call_format(self: Any, tracker: Any, domain: Any) -> dict[str, Any]:
-        result = original(self, tracker, domain)
+        loop = tracker.active_loop
+        if loop is not None and dataclasses.is_dataclass(loop):
+            tracker.active_loop = None
+            try:
+                result = original(self, tracker, domain)
+            finally:
+                tracker.active_loop = loop
+            result["tracker"]["active_loop"] = _shallow_loop(loop)
+        else:
+            result = original(self, tracker, domain)
         name = self.name()
         if ("domain" in result and name.startswith("validate_")
                 and self._is_selective_domain_enabled()

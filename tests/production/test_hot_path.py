@@ -276,6 +276,43 @@ def test_actions_get_the_domain_only_when_they_read_it(domain: Any) -> None:
     assert whole["responses"]  # the domain itself is untouched
 
 
+def test_an_action_call_with_a_form_running_is_rasas_request(domain: Any) -> None:
+    """The active loop goes in without ``asdict``'s deep copy: the same request as
+    Rasa's for every kind of action, and the tracker keeps its loop."""
+    import json
+
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.events import ActionExecuted, ActiveLoop, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import EndpointConfig
+
+    parse = {"intent": {"name": "complain", "confidence": 0.97},
+             "entities": [{"entity": "time", "value": "半夜", "start": 9, "end": 11}],
+             "intent_ranking": [{"name": "complain", "confidence": 0.97},
+                                {"name": "inquire", "confidence": 0.02}],
+             "text": "我要投诉小区楼下烧烤店半夜还在营业"}
+    tracker = DialogueStateTracker("rest:loop", domain.slots)
+    for event in (ActionExecuted("action_listen"),
+                  UserUttered(parse["text"], parse["intent"], parse["entities"], parse),
+                  ActionExecuted("case_form"), ActiveLoop("case_form"),
+                  SlotSet("requested_slot", "case_place")):
+        tracker.update(event)
+    loop = tracker.active_loop
+    assert loop is not None and loop.trigger_message  # the form's first message is in it
+    endpoint = EndpointConfig("http://127.0.0.1:1/webhook", enable_selective_domain=True)
+    rasas = RemoteAction._action_call_format.__wrapped__
+    for name in ("validate_case_form", "action_ticket_status", "action_answer_inquiry"):
+        action = RemoteAction(name, endpoint)
+        ours, theirs = action._action_call_format(tracker, domain), rasas(action, tracker, domain)
+        assert tracker.active_loop is loop
+        assert ours["tracker"] == theirs["tracker"]
+        assert ours["tracker"]["active_loop"]["trigger_message"]["intent"]["name"] == "complain"
+        assert json.dumps(ours["tracker"], sort_keys=True) == json.dumps(theirs["tracker"],
+                                                                         sort_keys=True)
+        assert {k: v for k, v in ours.items() if k != "domain"} == {
+            k: v for k, v in theirs.items() if k != "domain"}
+
+
 def test_endpoints_turn_the_selective_domain_on(monkeypatch: pytest.MonkeyPatch) -> None:
     from rasa.core.utils import read_endpoints_from_path
 
