@@ -51,7 +51,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import cpu, minimal_bot
-from bench.load import Result, Send, open_loop, rest_send
+from bench.load import Result, Send, open_loop, percentile, rest_send
 from bench.wechat.run import MESSAGES, wechat_send
 from tests.channels.conftest import Account
 from tests.channels.wechat_sim import WeChatServer
@@ -278,11 +278,6 @@ def _ratio(value: float, base: float) -> float:
     return value / base if base else float("nan")
 
 
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
-
-
 def _ratio_interval(top: list[float], bottom: list[float], rounds: int = 2000,
                     seed: int = 7) -> tuple[float, float]:
     """A bootstrap 95 % interval of p95(top) / p95(bottom).
@@ -295,8 +290,9 @@ def _ratio_interval(top: list[float], bottom: list[float], rounds: int = 2000,
     if not top or not bottom:
         return float("nan"), float("nan")
     rng = random.Random(seed)
-    ratios = sorted(_ratio(_p95(rng.choices(top, k=len(top))),
-                           _p95(rng.choices(bottom, k=len(bottom)))) for _ in range(rounds))
+    ratios = sorted(_ratio(percentile(rng.choices(top, k=len(top)), 95),
+                           percentile(rng.choices(bottom, k=len(bottom)), 95))
+                    for _ in range(rounds))
     return ratios[int(0.025 * rounds)], ratios[int(0.975 * rounds) - 1]
 
 
