@@ -41,7 +41,6 @@ import functools
 import os
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +50,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import cpu, minimal_bot
-from bench.load import Result, Send, open_loop, percentile, rest_send
+from bench.load import Result, Send, open_loop, percentile, rest_send, sticky
 from bench.wechat.run import MESSAGES, wechat_send
 from tests.channels.conftest import Account
 from tests.channels.wechat_sim import WeChatServer
@@ -96,15 +95,6 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
-
-
-def sticky(sends: list[Send]) -> Send:
-    """A conversation always reaches the same server (nginx ``hash $arg_openid``)."""
-
-    async def send(client: aiohttp.ClientSession, sender: str, text: str) -> bool:
-        return await sends[zlib.crc32(sender.encode()) % len(sends)](client, sender, text)
-
-    return send
 
 
 class Mixed:

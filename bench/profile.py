@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -22,6 +23,7 @@ import pstats
 import signal
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.load import open_loop, rest_send
@@ -46,6 +48,31 @@ def _pids(var_dir: Path) -> dict[str, int]:
 def _signal(pids: dict[str, int], signum: int) -> None:
     for pid in pids.values():
         os.kill(pid, signum)
+
+
+@contextlib.contextmanager
+def _servers(profile: str, var_dir: Path, model: Path,
+             env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(Rasa URL, REST token) of a started ``citizenbot run``, stopped afterwards: the
+    default profile, or one Rasa and one action server on PostgreSQL + Redis."""
+    if profile != "production":
+        stack = Stack(var_dir=var_dir, model=model, extra_env=env).start()
+        try:
+            yield stack.rasa_url, ""
+        finally:
+            stack.stop()
+        return
+    from tests.production.cluster import REST_TOKEN, Cluster, Databases
+
+    databases = Databases(prefix="cbprof").create()
+    cluster = Cluster(var_dir, model, databases, rasa_servers=1, action_servers=1,
+                      extra_env=env)
+    try:
+        cluster.start()
+        yield cluster.rasa_urls[0], REST_TOKEN
+    finally:
+        cluster.stop()
+        databases.drop()
 
 
 def report(path: Path, limit: int) -> None:
@@ -98,29 +125,12 @@ def main() -> None:
            "PYTHONPATH": str(ROOT / "bench" / "profiling"),
            "CITIZENBOT_PROFILE_DIR": str(out)}
     var_dir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-    if args.profile == "production":
-        from tests.production.cluster import REST_TOKEN, Cluster, Databases
-
-        databases = Databases(prefix="cbprof").create()
-        cluster = Cluster(var_dir, model, databases, rasa_servers=1, action_servers=1,
-                          extra_env=env)
-        try:
-            cluster.start()
-            asyncio.run(_load(cluster.rasa_urls[0], REST_TOKEN, args, account,
-                              _pids(var_dir)))
+    try:
+        with _servers(args.profile, var_dir, model, env) as (rasa_url, token):
+            asyncio.run(_load(rasa_url, token, args, account, _pids(var_dir)))
             time.sleep(2)  # the handlers write the files
-        finally:
-            cluster.stop()
-            databases.drop()
-            recording.stop()
-    else:
-        stack = Stack(var_dir=var_dir, model=model, extra_env=env).start()
-        try:
-            asyncio.run(_load(stack.rasa_url, "", args, account, _pids(var_dir)))
-            time.sleep(2)  # the handlers write the files
-        finally:
-            stack.stop()
-            recording.stop()
+    finally:
+        recording.stop()
     for path in sorted(out.glob("*.prof")):
         report(path, args.limit)
 

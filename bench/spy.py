@@ -27,8 +27,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.chat import Mixed, _secrets, _wechat, sticky
-from bench.load import open_loop, rest_send
+from bench.chat import Mixed, _secrets, _wechat
+from bench.load import open_loop, rest_send, sticky
 from bench.wechat.run import MESSAGES
 from bot.settings import ROOT
 from tests.channels.conftest import Account

@@ -647,32 +647,6 @@ def _random_response_for(
     return random.choice(suitable) if suitable else None
 
 
-@functools.lru_cache(maxsize=8192)
-def _compressed_key(feature_str: str) -> str:
-    """MemoizationPolicy's compressed lookup key of a feature string (zlib, base64)."""
-    import base64
-    import zlib
-
-    return base64.b64encode(zlib.compress(feature_str.encode("utf-8"))).decode("utf-8")
-
-
-def _create_feature_key(self: Any, states: list[Any]) -> str | None:
-    """``MemoizationPolicy._create_feature_key`` with the compression remembered.
-
-    Every prediction compresses the JSON of the last states to look it up in the
-    trained table (profiled: ~1 ms a prediction); the same few histories recur in
-    every conversation, so the key of a feature string is kept (same bytes).
-    """
-    import json
-
-    if not states:
-        return None
-    feature_str = json.dumps(states, sort_keys=True).replace('"', "")
-    if self.config["enable_feature_string_compression"]:
-        return _compressed_key(feature_str)
-    return feature_str
-
-
 def _wrap_is_empty(original: Callable[..., bool]) -> Callable[..., bool]:
     """``Domain.is_empty`` (checked on every message) once per domain object: it
     builds an empty Domain and compares whole dicts, and a loaded domain never changes."""
@@ -745,16 +719,13 @@ def _wrap_action_call_format(original: Callable[..., dict[str, Any]]) -> Callabl
 
     @functools.wraps(original)
     def _action_call_format(self: Any, tracker: Any, domain: Any) -> dict[str, Any]:
-        loop = tracker.active_loop
-        if loop is not None and dataclasses.is_dataclass(loop):
-            tracker.active_loop = None
-            try:
-                result = original(self, tracker, domain)
-            finally:
-                tracker.active_loop = loop
-            result["tracker"]["active_loop"] = _shallow_loop(loop)
-        else:
+        loop, tracker.active_loop = tracker.active_loop, None
+        try:
             result = original(self, tracker, domain)
+        finally:
+            tracker.active_loop = loop
+        if loop is not None:
+            result["tracker"]["active_loop"] = _shallow_loop(loop)
         name = self.name()
         if ("domain" in result and name.startswith("validate_")
                 and self._is_selective_domain_enabled()
@@ -869,7 +840,6 @@ def install_hooks() -> None:
     from rasa.core.actions.action import RemoteAction
     from rasa.core.agent import Agent
     from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
-    from rasa.core.policies.memoization import MemoizationPolicy
     from rasa.core.policies.rule_policy import RulePolicy
     from rasa.core.processor import MessageProcessor
     from rasa.core.tracker_store import FailSafeTrackerStore
@@ -897,7 +867,6 @@ def install_hooks() -> None:
         if not getattr(current, "_citizenbot_hook", False):
             setattr(owner, name, wrap(current))
     RemoteAction._validate_action_result = _validate_action_result
-    MemoizationPolicy._create_feature_key = _create_feature_key
     TemplatedNaturalLanguageGenerator._random_response_for = (
         _random_response_for
     )

@@ -88,9 +88,7 @@ def past_states(tracker: DialogueStateTracker, domain: Domain,
     for event in added:
         if isinstance(event, ActionExecuted):
             states.append(_state(domain, replay, omit_unset_slots))
-            holds = replay.latest_message is not None
-        elif isinstance(event, UserUttered):
-            holds = False
+        holds = _holds_after(holds, event)
         replay.update(event)
     tracker.__dict__[_KEPT] = _Replay(domain, omit_unset_slots, applied, replay, states, holds)
     # copies: a state's sub-states are the replayed tracker's own objects (its latest
@@ -114,11 +112,18 @@ def _continues(kept: _Replay, applied: list[Any], domain: Domain,
                 return False
         elif kind not in CONTINUABLE:
             return False
-        elif kind is ActionExecuted:
-            holds = True
-        elif kind is UserUttered:
-            holds = False
+        holds = _holds_after(holds, event)
     return True
+
+
+def _holds_after(holds: bool, event: Any) -> bool:
+    """Whether a state holding the latest user message exists once ``event`` is
+    replayed: a state is built at every action, a new message is in none yet."""
+    if isinstance(event, ActionExecuted):
+        return True
+    if isinstance(event, UserUttered):
+        return False
+    return holds
 
 
 def _state(domain: Domain, replay: DialogueStateTracker,

@@ -15,6 +15,7 @@ import asyncio
 import random
 import statistics
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -60,6 +61,15 @@ class Result:
 HEADER = ["target", "offered/s", "ok/sent", "p50 ms", "p95 ms", "p99 ms", "msg/s"]
 
 Send = Callable[[aiohttp.ClientSession, str, str], Awaitable[bool]]
+
+
+def sticky(sends: list[Send]) -> Send:
+    """A conversation always reaches the same server, as nginx's ``hash`` sends it."""
+
+    async def send(client: aiohttp.ClientSession, sender: str, text: str) -> bool:
+        return await sends[zlib.crc32(sender.encode()) % len(sends)](client, sender, text)
+
+    return send
 
 
 #: what a request may take before it counts as lost

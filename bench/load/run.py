@@ -19,14 +19,12 @@ import argparse
 import asyncio
 import functools
 import tempfile
-import zlib
 from pathlib import Path
 
-import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from bench.load import Result, Send, open_loop, rest_send
+from bench.load import Result, open_loop, rest_send, sticky
 from bench.wechat.run import MESSAGES, wechat_send
 from tests.channels.conftest import Account
 from tests.channels.wechat_sim import WeChatServer
@@ -35,15 +33,6 @@ from tests.recording_server import RecordingServer
 
 HEADER = ["servers", "path", "conversations", "offered/s", "ok/sent", "p50 ms", "p95 ms",
           "p99 ms", "msg/s"]
-
-
-def sticky(sends: list[Send]) -> Send:
-    """Pick a server per conversation (sender), like ``hash $remote_addr`` in nginx."""
-
-    async def send(client: aiohttp.ClientSession, sender: str, text: str) -> bool:
-        return await sends[zlib.crc32(sender.encode()) % len(sends)](client, sender, text)
-
-    return send
 
 
 async def measure(cluster: Cluster, account: Account, paths: list[str],

@@ -196,30 +196,6 @@ def test_response_variants_are_still_drawn_per_channel() -> None:
     assert nlg._random_response_for("utter_missing", "rest", {}) is None
 
 
-def test_memoization_keys_are_the_trained_ones() -> None:
-    """The remembered compression gives the bytes the trained lookup table was built with."""
-    import base64
-    import json
-    import zlib
-
-    from rasa.core.policies.memoization import MemoizationPolicy
-
-    states = [{"user": {"intent": "greet"}, "prev_action": {"action_name": "action_listen"}},
-              {"prev_action": {"action_name": "utter_greet"}, "slots": {"x": (1.0,)}}]
-    expected = base64.b64encode(zlib.compress(
-        json.dumps(states, sort_keys=True).replace('"', "").encode("utf-8"))).decode("utf-8")
-
-    class Policy:
-        def __init__(self, compress: bool) -> None:
-            self.config = {"enable_feature_string_compression": compress}
-
-    for _ in range(2):  # computed, then remembered
-        assert MemoizationPolicy._create_feature_key(Policy(True), states) == expected
-    assert MemoizationPolicy._create_feature_key(Policy(True), []) is None
-    assert MemoizationPolicy._create_feature_key(Policy(False), states) == json.dumps(
-        states, sort_keys=True).replace('"', "")
-
-
 def test_domain_emptiness_is_still_told() -> None:
     from rasa.shared.core.domain import Domain
 
