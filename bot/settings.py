@@ -252,10 +252,17 @@ class Settings:
 
         One machine then needs no configuration, and the value survives restarts
         (a new PII key on every start would make stored data unreadable).
+
+        The runner starts its children together and each may be the first to ask
+        for a secret, so the file appears whole or not at all: the value is written
+        to a private file and hard-linked into place, which fails for every process
+        but one. A reader never sees an empty file (Rasa would take an empty JWT
+        secret and refuse the runner's tokens), and two processes never keep two
+        different keys.
         """
         path = self.var_dir / f"{name}.secret"
         if path.exists():
-            return path.read_text().strip()
+            return _read_secret(path)
         self.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if name == "pii_key":
             from cryptography.fernet import Fernet
@@ -263,9 +270,18 @@ class Settings:
             value = Fernet.generate_key().decode()
         else:
             value = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(value)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(draft, path)
+        except FileExistsError:
+            return _read_secret(path)  # another process was first: its value is the one
+        finally:
+            draft.unlink(missing_ok=True)
         return value
 
     @property
@@ -303,6 +319,15 @@ class Settings:
     def effective_pii_keys(self) -> list[str]:
         raw = self.pii_key or self.secret("pii_key")
         return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def _read_secret(path: Path) -> str:
+    value = path.read_text().strip()
+    if not value:
+        # left by a process that died while writing it (before writes were atomic)
+        raise RuntimeError(f"{path} is empty: delete it only if nothing was stored "
+                           "with it yet (a PII or audit key cannot be regenerated)")
+    return value
 
 
 def _convert(raw: str, kind: Any) -> Any:

@@ -84,6 +84,39 @@ def test_the_launcher_hands_rasa_its_secrets_in_process(
     assert parsed.jwt_secret == "-starts-with-a-dash-0123456789abcdef"
 
 
+def _ask_for_secrets(var_dir: str, gate: Any, answers: Any) -> None:
+    settings = load_settings({"VAR_DIR": var_dir})
+    gate.wait()  # every process asks at once, as the runner's children do at start
+    try:
+        answers.put([settings.secret(name) for name in ("rasa_jwt", "pii_key", "audit_key")])
+    except Exception as error:  # the parent reports it; a child's traceback is lost
+        answers.put(repr(error))
+
+
+def test_children_started_together_share_one_generated_secret(tmp_path: Path) -> None:
+    """CI saw a Rasa server refuse the runner's tokens: it had read the JWT secret's file
+    while its creator had not yet written it, and so took an empty secret."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(12):
+        var_dir = tmp_path / f"var{attempt}"
+        gate, answers = context.Barrier(6), context.Queue()
+        children = [context.Process(target=_ask_for_secrets, args=(str(var_dir), gate, answers))
+                    for _ in range(6)]
+        for child in children:
+            child.start()
+        seen = [answers.get(timeout=60) for _ in children]
+        for child in children:
+            child.join(timeout=60)
+        assert all(isinstance(values, list) for values in seen), seen
+        kept = [(var_dir / f"{name}.secret").read_text().strip()
+                for name in ("rasa_jwt", "pii_key", "audit_key")]
+        assert all(kept) and all(values == kept for values in seen), (attempt, seen, kept)
+        assert sorted(p.name for p in var_dir.iterdir()) == [
+            "audit_key.secret", "pii_key.secret", "rasa_jwt.secret"]  # no drafts left
+
+
 def test_rasa_accepts_the_consoles_bearer_header(tmp_path: Path) -> None:
     """The real Rasa HTTP API: the console's JWT header is enough, no ?token= needed."""
     from rasa.server import create_app
