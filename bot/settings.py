@@ -270,7 +270,7 @@ class Settings:
             value = Fernet.generate_key().decode()
         else:
             value = secrets.token_urlsafe(32)
-        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")  # one per writer
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "w") as handle:
