@@ -34,3 +34,13 @@ def chromium() -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+def wait_until(page: Any, condition: str, timeout: float = 30_000) -> None:
+    """Wait until the JavaScript expression ``condition`` is true on ``page``.
+
+    Playwright evaluates a bare expression string anew on every poll, and from the second
+    poll on that is an ``eval`` the pages' ``script-src 'self'`` forbids: the wait then
+    fails only when the condition was not already true. A function is compiled once.
+    """
+    page.wait_for_function(f"() => ({condition})", timeout=timeout)

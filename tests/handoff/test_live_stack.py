@@ -31,7 +31,7 @@ from bot.settings import ROOT, load_settings
 from bot.tickets import TicketStore
 from bot.tickets.live import LiveStore
 from bot.tickets.schema import live_sessions
-from tests.browser import chromium
+from tests.browser import chromium, wait_until
 from tests.channels.conftest import Account
 from tests.channels.telegram_fixtures import SECRET, TOKEN, message_update, new_chat
 from tests.channels.wechat_sim import WeChatServer, new_openid
@@ -316,13 +316,15 @@ def _side_by_side(context: Any, target: Path, *images: Path) -> None:
 
 @pytest.mark.browser
 def test_widget_and_console_side_by_side_in_chromium(system: dict, browser: Any) -> None:
+    from playwright.sync_api import expect
+
     stack, base, live = system["stack"], system["base"], system["live"]
     citizen = browser.new_context(locale="zh-CN", viewport={"width": 480, "height": 820})
     seat = browser.new_context(locale="zh-CN", viewport={"width": 1200, "height": 1000})
     try:
         widget = citizen.new_page()
         widget.goto(f"{stack.rasa_url}/webchat/demo.html")
-        widget.wait_for_function(f"{WIDGET}.querySelectorAll('.cb-msg').length > 0")
+        wait_until(widget, f"{WIDGET}.querySelectorAll('.cb-msg').length > 0")
         widget.get_by_role("button", name="在线咨询").click()
         box = widget.get_by_role("textbox", name="请输入您的问题")
 
@@ -334,8 +336,8 @@ def test_widget_and_console_side_by_side_in_chromium(system: dict, browser: Any)
             box.fill(text)
             box.press("Enter")
             if answered:
-                widget.wait_for_function(
-                    f"{WIDGET}.querySelectorAll('.cb-msg-bot').length > {before}", timeout=60_000)
+                wait_until(widget, f"{WIDGET}.querySelectorAll('.cb-msg-bot').length > {before}",
+                           timeout=60_000)
 
         def wait_bot(text: str) -> None:
             widget.locator(".cb-msg-bot", has_text=text).first.wait_for(timeout=30_000)
@@ -360,7 +362,7 @@ def test_widget_and_console_side_by_side_in_chromium(system: dict, browser: Any)
         row = console.locator("#live-sessions li.session.status-waiting",
                               has_text="公积金怎么提取").first
         row.wait_for(timeout=20_000)
-        console.wait_for_function("/^\\(\\d+\\) 在线会话/.test(document.title)")  # count in the tab
+        expect(console).to_have_title(re.compile(r"^\(\d+\) 在线会话"))  # count in the tab
         row.locator("a").click()
         console.get_by_role("button", name="接入").click()
         wait_bot("人工客服已接通")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import wait_until
 from tests.stack import Stack
 from tests.webchat.conftest import AXE
 
@@ -43,7 +44,7 @@ class Chat:
 
     def wait_connected(self) -> None:
         # the session is confirmed and the history fetched: the log has at least the greeting
-        self.page.wait_for_function(f"{ROOT_JS}.querySelectorAll('.cb-msg').length > 0")
+        wait_until(self.page, f"{ROOT_JS}.querySelectorAll('.cb-msg').length > 0")
 
     def open(self) -> None:
         self.page.get_by_role("button", name="在线咨询").click()
@@ -58,7 +59,8 @@ class Chat:
 
     def wait_answer(self, before: int) -> list[str]:
         """Wait until the bot answered (new messages and the typing indicator gone)."""
-        self.page.wait_for_function(
+        wait_until(
+            self.page,
             f"{ROOT_JS}.querySelectorAll('.cb-msg-bot').length > {before}"
             f" && {ROOT_JS}.querySelector('.cb-typing').hidden",
             timeout=60_000,
@@ -126,7 +128,7 @@ def test_complaint_through_the_widget_and_history_after_reload(
     chat.page.evaluate("localStorage.removeItem('citizenbot.webchat.draft')")
     chat.page.reload()
     chat.wait_connected()
-    chat.page.wait_for_function(f"{ROOT_JS}.querySelectorAll('.cb-msg-user').length >= 5")
+    wait_until(chat.page, f"{ROOT_JS}.querySelectorAll('.cb-msg-user').length >= 5")
     assert chat.page.locator(".cb-panel").is_visible()  # stays open across the reload
     users = chat.user_texts()
     assert users[:5] == [COMPLAINT, "幸福路12号幸福小区", "每天晚上十二点以后", "不留", "确认"]
@@ -135,7 +137,7 @@ def test_complaint_through_the_widget_and_history_after_reload(
 
     # a second tab of the same browser joins the same conversation
     other = Chat.visit(context, web_stack)
-    other.page.wait_for_function(f"{ROOT_JS}.querySelectorAll('.cb-msg-user').length >= 5")
+    wait_until(other.page, f"{ROOT_JS}.querySelectorAll('.cb-msg-user').length >= 5")
     before = other.bot_count()
     chat.say("你好")
     other.wait_answer(before)
