@@ -34,7 +34,8 @@ from actions.support import danger_of, handle_emergency
 from bot.privacy import mask_phone
 from bot.tickets import NewTicket, TicketError
 from bot.tickets.models import KIND_BY_INTENT
-from nlu.identifiers import first_phone
+from nlu.identifiers import find_identifiers, first_phone
+from nlu.text import normalize_with_offsets
 
 #: intent that opened the case → ticket kind
 DECLINED = "declined"
@@ -168,7 +169,33 @@ def _place_or_time(tracker: Tracker, slot: str, value: Any) -> str | None:
         return _value_before_latest_message(tracker, slot)
     if requested == slot and _just_yes(tracker):
         return None  # "好的" is not a place: ask again
-    return str(value or "").strip() or None
+    return _without_numbers(value) or None
+
+
+#: the words that introduce a number ("电话是", "我的手机号码："), cut out with it
+_NUMBER_CUE = re.compile(
+    r"(?:我的)?(?:手机|电话|座机|联系方式|身份证)?(?:号码?)?(?:是|为)?[\s:：]*$"
+)
+
+
+def _without_numbers(value: Any) -> str:
+    """The answer with its phone, 身份证 and ticket numbers cut out ("" when nothing else).
+
+    A citizen asked "什么时候开始的" may type their phone number instead (the next
+    question is often on the screen already); kept whole, it would be filed as the time
+    and shown unmasked in the read-back. The number still reaches its own slot through
+    the phone entity; the question that was not answered is asked again.
+    """
+    text = str(value or "").strip()
+    normal, origin = normalize_with_offsets(text)
+    found = find_identifiers(normal)
+    if not found:
+        return text
+    for item in reversed(found):  # found in the normalised copy, cut from the text as typed
+        cue = _NUMBER_CUE.search(normal, 0, item.start)
+        start = cue.start() if cue else item.start
+        text = text[: origin[start]] + " " + text[origin[item.end - 1] + 1 :]
+    return re.sub(r"\s+", " ", text).strip(" ,，.。;；:：、!！")
 
 
 #: a named place is at least this long (人民路, 幸福小区); shorter ones are asked for
@@ -281,7 +308,7 @@ class ValidateCaseForm(FormValidationAction):
         if value is None:
             return {"case_description": None}  # reset by action_start_case: nothing to check
         text = str(value or "").strip()
-        if len(text) < MIN_DESCRIPTION_CHARS:
+        if len(_without_numbers(text)) < MIN_DESCRIPTION_CHARS:
             dispatcher.utter_message(response="utter_case_description_too_short")
             return {"case_description": None}
         result: dict[str, Any] = {"case_description": text}

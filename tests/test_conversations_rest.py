@@ -98,6 +98,28 @@ def test_correction_in_the_middle_of_the_form(stack: Stack) -> None:
     assert "说错了" not in reply  # the correction was not taken as the time
 
 
+def test_a_phone_number_typed_for_the_time_or_place_is_not_filed_as_either(stack: Stack) -> None:
+    who = sender("number-early")
+    walk(
+        stack,
+        who,
+        [
+            ("我家楼下的路灯坏了一个多月了，晚上黑乎乎的老人出门不方便", "哪里"),
+            ("電話１３９１２３４５６７８", "哪里"),  # no place in it: asked again
+            ("建设路和人民路交叉口", "什么时候"),
+        ],
+    )
+    reply = stack.say_text(who, "我的手机号是13912345678")
+    assert "什么时候" in reply and "手机号" not in reply, reply  # the phone is kept, time asked
+    reply = stack.say_text(who, "上个月开始的，电话13912345678")
+    assert "时间：上个月开始的\n" in reply and "电话：139****5678" in reply, reply
+    assert "13912345678" not in reply, reply
+    number = TICKET.search(stack.say_text(who, "确认"))
+    assert number
+    filed = ticket(stack, number.group(0))
+    assert (filed["place"], filed["occurred"]) == ("建设路和人民路交叉口", "上个月开始的")
+
+
 def test_time_and_description_corrections_at_the_read_back(stack: Stack) -> None:
     who = sender("fix-time")
     walk(
