@@ -29,6 +29,7 @@ def open_store(stack: Stack) -> TicketStore:
         ("你好，我家老人走失了，早上出门到现在还没回来", "110"),
         ("谢谢，我爸刚才喝了农药", "120"),  # opens like thanks; the danger decides
         ("投诉一下，楼道里一股很重的煤气味", "119"),
+        ("我真的不想活了，活着没意思", "12356"),  # the crisis line, not "describe the patient"
     ],
 )
 def test_danger_gets_the_number_and_an_emergency_ticket_routed_at_once(

@@ -27,7 +27,10 @@ from nlu.emergency import recognise, rules
         ("着火了！我们小区地下车库有辆电动车起火了，烟很大！", "utter_emergency_fire"),
         ("隔壁老房子塌了，下面好像有人", "utter_emergency_fire"),
         ("我爸喝了农药", "utter_emergency_medical"),
-        ("我不想活了", "utter_emergency_medical"),
+        ("我不想活了", "utter_emergency_self_harm"),
+        ("活着没意思，我想吃安眠药自杀", "utter_emergency_self_harm"),
+        ("不想活了，刚吃了安眠药", "utter_emergency_self_harm"),  # the reply says 120 first
+        ("我女儿说她活不下去了，把自己锁在房间里", "utter_emergency_self_harm"),
         ("厨房煤气味很重，还有人晕倒了", "utter_emergency_gas"),
         ("樓下失火了，煙很大", "utter_emergency_fire"),  # traditional characters
         ("有个小孩掉进河里了", "utter_emergency_flood"),
