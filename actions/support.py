@@ -13,6 +13,7 @@ from actions.common import channel_of, message_key, store, transcript
 from bot.settings import get_settings
 from bot.tickets import NewTicket, TicketError
 from nlu.emergency import Danger, recognise
+from nlu.text import normalize
 
 #: consecutive fallbacks after which a person takes over
 FALLBACKS_BEFORE_HANDOFF = 2
@@ -45,12 +46,19 @@ class ActionHandoff(Action):
         return start_handoff(dispatcher, tracker, domain)
 
 
+def blank(text: str | None) -> bool:
+    """Nothing typed: spaces, invisible characters, or an empty send."""
+    return not normalize(text or "").strip()
+
+
 def consecutive_fallbacks(tracker: Tracker) -> int:
     """How many user turns in a row, ending with the latest, the bot did not understand.
 
     Counted from the conversation itself rather than a counter slot, so that an
     understood message in between starts the count again ("连续两次没听懂"); a
-    handoff (which sets ``fallback_count`` to 0) starts it again too.
+    handoff (which sets ``fallback_count`` to 0) starts it again too. A blank message
+    is no misunderstanding (a thumb on the send button): it neither counts nor breaks
+    the run.
     """
     count = 0
     fell_back = True  # the latest message, which triggered this fallback
@@ -63,8 +71,9 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
         elif kind == "user":
             if not fell_back:
                 break
-            count += 1
             fell_back = False
+            if not blank(event.get("text")):
+                count += 1
     return count
 
 
@@ -88,6 +97,9 @@ class ActionFallback(Action):
                 # a person has (or is about to have) the conversation: theirs to answer
                 return [*live_message(dispatcher, tracker, domain), FollowupAction("action_listen")]
             cleared = [SlotSet(SLOT, None)]  # the session ended meanwhile: the bot answers
+        if blank(tracker.latest_message.get("text")):
+            dispatcher.utter_message(response="utter_nothing_typed")
+            return [*cleared, FollowupAction("action_listen")]
         count = consecutive_fallbacks(tracker)
         if count >= FALLBACKS_BEFORE_HANDOFF:
             return [*cleared, *start_handoff(dispatcher, tracker, domain),

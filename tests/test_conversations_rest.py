@@ -290,6 +290,20 @@ def test_two_fallbacks_in_a_row_bring_a_person_in(stack: Stack) -> None:
     assert ticket(stack, number.group(0))["summary"] == "asdkjh qwe zzxcv"
 
 
+def test_blank_sends_ask_for_words_and_never_bring_a_person_in(stack: Stack) -> None:
+    who = sender("blank")
+    for blank in ("", "   ", "\u200b\u3000"):  # an empty send, spaces, invisible characters
+        reply = stack.say_text(who, blank)
+        assert "没有输入内容" in reply and "人工" not in reply, reply
+        assert not TICKET.search(reply), reply
+    assert "没有听懂" in stack.say_text(who, "blorp fnord xyzzy")
+    assert "没有输入内容" in stack.say_text(who, " ")  # in between: the run goes on
+    second = stack.say_text(who, "asdkjh qwe zzxcv")
+    assert "没有听懂" not in second and ("人工" in second), second
+    if _staffed():
+        stack.say_text(who, "算了不用了")
+
+
 def test_an_understood_message_between_fallbacks_starts_the_count_again(stack: Stack) -> None:
     who = sender("fallback-reset")
     assert "没有听懂" in stack.say_text(who, "blorp fnord xyzzy")
