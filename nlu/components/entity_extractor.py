@@ -37,6 +37,8 @@ from rasa.shared.nlu.constants import (
     ENTITY_ATTRIBUTE_VALUE,
     INTENT,
     INTENT_NAME_KEY,
+    METADATA,
+    METADATA_INTENT,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
@@ -53,6 +55,15 @@ MODEL_DIR = "entities"
 
 def _token_spans(message: Message) -> list[tuple[int, int]]:
     return [(token.start, token.end) for token in message.get(TOKENS_NAMES[TEXT]) or []]
+
+
+def _annotated(message: Message) -> bool:
+    """Whether the example's entities were annotated: a block marked
+    ``entities: unannotated`` (real messages kept for their words, ``nlu.board``)
+    names places nobody tagged, and would teach that they are none."""
+    metadata = message.get(METADATA) or {}
+    block = metadata.get(METADATA_INTENT) if isinstance(metadata, dict) else None
+    return not (isinstance(block, dict) and block.get("entities") == "unannotated")
 
 
 def _intent(message: Message) -> str | None:
@@ -126,7 +137,9 @@ class ChineseEntityExtractor(GraphComponent, EntityExtractorMixin):
         return cls(config, model_storage, resource, model)
 
     def train(self, training_data: TrainingData) -> Resource:
-        examples = [m for m in training_data.training_examples if m.get(TEXT)]
+        examples = [
+            m for m in training_data.training_examples if m.get(TEXT) and _annotated(m)
+        ]
         spans = [
             [
                 (str(e[ENTITY_ATTRIBUTE_TYPE]), int(e[ENTITY_ATTRIBUTE_START]),
