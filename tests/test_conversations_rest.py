@@ -298,6 +298,7 @@ def test_two_fallbacks_in_a_row_bring_a_person_in(stack: Stack) -> None:
         ("请求尽快整治L6县蒲稳街上钢材店", "登记"),  # the street named is taken
         ("我妈妈每天早上5点多就要起床上班，希望能优化A市809路公交线路", "建议"),
         ("咨询B市电动车安装防盗器事宜", "12345"),  # no KB entry: an honest pointer
+        ("投诉D1区一歌舞厅长期非法营业", "登记"),  # complaint 0.52 or report 0.48: a case
     ],
 )
 def test_real_citizens_in_their_own_words_are_heard(

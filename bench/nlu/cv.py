@@ -12,6 +12,9 @@ measured with it; the folds are never used to pick examples.
     .venv/bin/python -m bench.nlu.cv entities ['{"place_suffixes": false}']
     .venv/bin/python -m bench.nlu.cv offdomain ['{"cap": 60}']
 
+The real messages of ``data/nlu/board.yml`` are added to every fold's training data
+and never scored (``'{"board": false}'`` leaves them out, to compare).
+
 Intents: macro-F1 of the arg-max intent (Rasa's figure also undoes the fallback).
 Entities: exact-span F1 over all entities and per type (stricter than Rasa's
 token-level report, so the figures are lower than those of ``eval conversations``).
@@ -41,6 +44,8 @@ class Example:
     spans: list[tuple[int, int]]
     intent: str | None
     entities: list[tuple[str, int, int]]
+    #: a real message kept for its words (``nlu.board``): trained on, never scored
+    extra: bool = False
 
 
 def load_examples(data_dir: Path | None = None) -> tuple[list[Example], dict[str, str]]:
@@ -52,6 +57,7 @@ def load_examples(data_dir: Path | None = None) -> tuple[list[Example], dict[str
     from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
     from rasa.shared.nlu.training_data.loading import load_data
 
+    from nlu.components.entity_extractor import _annotated
     from nlu.components.normalizer import ChineseNormalizer, JiebaDictionaryTokenizer
     from nlu.intents import lexicon_regexes
 
@@ -76,6 +82,7 @@ def load_examples(data_dir: Path | None = None) -> tuple[list[Example], dict[str
             spans=[(t.start, t.end) for t in tokens],
             intent=message.get(INTENT),
             entities=[(e["entity"], e["start"], e["end"]) for e in message.get(ENTITIES) or []],
+            extra=not _annotated(message),
         ))
     lexicons = lexicon_regexes(
         {t["name"]: t["elements"] for t in data.lookup_tables
@@ -93,8 +100,11 @@ def _folds(labels: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]
 def intents_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
     from nlu.intents import IntentModel, IntentModelConfig
 
-    examples, lexicons = load_examples()
-    examples = [e for e in examples if e.intent]
+    config = dict(config)
+    with_board = bool(config.pop("board", True))
+    everything, lexicons = load_examples()
+    extra = [e for e in everything if e.intent and e.extra] if with_board else []
+    examples = [e for e in everything if e.intent and not e.extra]
     y = np.asarray([e.intent for e in examples])
     scores, confusions = [], Counter()
     per_intent: dict[str, list[float]] = {}
@@ -102,8 +112,9 @@ def intents_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
         predicted = np.empty(len(y), dtype=object)
         for train, held in _folds(y, seed):
             model = IntentModel(IntentModelConfig.from_dict(config)).fit(
-                [examples[i].text for i in train], [examples[i].words for i in train],
-                list(y[train]), lexicons,
+                [examples[i].text for i in train] + [e.text for e in extra],
+                [examples[i].words for i in train] + [e.words for e in extra],
+                list(y[train]) + [e.intent or "" for e in extra], lexicons,
             )
             for i in held:
                 predicted[i] = model.ranking(examples[i].text, examples[i].words)[0][0]
@@ -180,6 +191,7 @@ def entities_cv(config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
     from nlu.entities import EntityModel, EntityModelConfig
 
     examples, _ = load_examples()
+    examples = [e for e in examples if not e.extra]  # their places were never annotated
     y = np.asarray([e.intent or "" for e in examples])
     counts: dict[str, list[int]] = {}
     for seed in seeds:

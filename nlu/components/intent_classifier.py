@@ -63,6 +63,8 @@ class IntentClassifier(GraphComponent, RasaIntentClassifier):
         return {
             # how many intents go into intent_ranking (0 = all)
             "ranking_length": 10,
+            # intents the dialogue handles alike (see :meth:`_confidence`)
+            "one_decision": [],
         }
 
     @staticmethod
@@ -140,6 +142,21 @@ class IntentClassifier(GraphComponent, RasaIntentClassifier):
                     len(examples), self._model.temperature)
         return self._resource
 
+    def _confidence(self, ranking: list[tuple[str, float]]) -> float:
+        """The top intent's confidence as the fallback should judge it.
+
+        For an intent of ``one_decision`` (the case kinds: complaint, report,
+        suggestion, request for help) it is the summed probability of the group: they
+        open the same form, and "投诉…非法营业" split 0.52 / 0.48 between complaint
+        and report is no reason to tell a citizen "没有听懂". The others keep their
+        own probability, so the ranking below still shows the split.
+        """
+        name, confidence = ranking[0]
+        group = frozenset(self._config.get("one_decision") or ())
+        if name not in group:
+            return confidence
+        return min(1.0, sum(p for n, p in ranking if n in group))
+
     def process(self, messages: list[Message]) -> list[Message]:
         if self._model is None:
             return messages
@@ -155,9 +172,10 @@ class IntentClassifier(GraphComponent, RasaIntentClassifier):
                 )
                 continue
             ranking = self._model.ranking(text, _tokens(message))
+            name, confidence = ranking[0][0], self._confidence(ranking)
+            ranking = [(name, confidence), *ranking[1:]]
             if length > 0:
                 ranking = ranking[:length]
-            name, confidence = ranking[0]
             message.set(
                 INTENT,
                 {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence},

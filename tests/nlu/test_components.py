@@ -196,3 +196,20 @@ def test_tokenizer_fingerprint_follows_dictionary_files(tmp_path: Path) -> None:
 def test_normalizer_fingerprint_is_stable() -> None:
     first = ChineseNormalizer.fingerprint_addon({})
     assert first and first == ChineseNormalizer.fingerprint_addon({})
+
+
+def test_case_kinds_are_one_decision_for_the_fallback(rasa_context: RasaContext) -> None:
+    """Complaint or report? Either opens the form: their split is no "没听懂"."""
+    from nlu.components.intent_classifier import IntentClassifier
+
+    storage, resource, context = rasa_context
+    config = {**IntentClassifier.get_default_config(),
+              "one_decision": ["complain", "report", "suggest", "request_help"]}
+    classifier = IntentClassifier.create(config, storage, resource("intents"), context)
+    split = [("complain", 0.52), ("report", 0.40), ("out_of_scope", 0.08)]
+    assert classifier._confidence(split) == pytest.approx(0.92)
+    unsure = [("inquire", 0.49), ("complain", 0.28), ("check_status", 0.23)]
+    assert classifier._confidence(unsure) == 0.49  # not in the group: its own probability
+    alone = IntentClassifier.create(IntentClassifier.get_default_config(), storage,
+                                    resource("intents-alone"), context)
+    assert alone._confidence(split) == 0.52  # no group configured: nothing added
