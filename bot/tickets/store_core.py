@@ -264,7 +264,13 @@ class StoreCore(Views):
             )
             if result.rowcount == 1:
                 break
-            fresh = conn.execute(select(tickets).where(tickets.c.id == row.id)).one()
+            # Lock the row while re-reading it: an unlocked re-read can lose to the next
+            # look again and again (two consoles revealing a phone while a colleague
+            # saves a note ran out of attempts on PostgreSQL). SQLite ignores the lock;
+            # it serialises writers anyway.
+            fresh = conn.execute(
+                select(tickets).where(tickets.c.id == row.id).with_for_update()
+            ).one()
             if not look and fresh.version != row.version:
                 raise ConflictError(
                     messages.CONFLICT.format(
