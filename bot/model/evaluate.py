@@ -269,6 +269,30 @@ def _parse_main() -> None:
                             encoding="utf-8")
 
 
+def _tally(
+    result: OffDomainResult,
+    predictions: list[tuple[str, str, float]],
+    case_intents: frozenset[str],
+    keep: set[str],
+) -> None:
+    """Count each prediction as honest, case, fallback or other; list those in ``keep``."""
+    from nlu import offdomain
+
+    for text, intent, confidence in predictions:
+        if intent in offdomain.HONEST_INTENTS:
+            outcome = "honest"
+        elif intent in case_intents:
+            outcome = "case"
+        elif intent == "nlu_fallback":
+            outcome = "fallback"
+        else:
+            outcome = "other"
+            result.outcomes[f"other:{intent}"] += 1
+        result.outcomes[outcome] += 1
+        if outcome in keep:
+            result.cases.append((text, intent, confidence))
+
+
 def run_off_domain(out: Path, folds: int, source: Path | None = None) -> OffDomainResult:
     """Cross-validate the off-domain behaviour over the shared set (module docstring)."""
     from nlu import offdomain
@@ -298,18 +322,7 @@ def run_off_domain(out: Path, folds: int, source: Path | None = None) -> OffDoma
         model = work / "model.tar.gz"
         if code != 0 or not model.exists():
             raise RuntimeError(f"rasa train nlu failed (exit {code}); see {work / 'train.log'}")
-        predictions = parse_texts(model, held, work)
-        for text, intent, confidence in predictions:
-            if intent in offdomain.HONEST_INTENTS:
-                result.outcomes["honest"] += 1
-            elif intent in offdomain.CASE_INTENTS:
-                result.outcomes["case"] += 1
-                result.cases.append((text, intent, confidence))
-            elif intent == "nlu_fallback":
-                result.outcomes["fallback"] += 1
-            else:
-                result.outcomes["other"] += 1
-                result.outcomes[f"other:{intent}"] += 1
+        _tally(result, parse_texts(model, held, work), offdomain.CASE_INTENTS, keep={"case"})
     (out / "off_domain.json").write_text(
         json.dumps({"outcomes": dict(result.outcomes), "total": result.total,
                     "case_hits": result.cases}, ensure_ascii=False, indent=1),
@@ -331,18 +344,8 @@ def run_real_messages(model: Path, out: Path) -> OffDomainResult:
     texts = board.held_out_subjects()
     out.mkdir(parents=True, exist_ok=True)
     result = OffDomainResult()
-    for text, intent, confidence in parse_texts(model, texts, out):
-        if intent in offdomain.CASE_INTENTS or intent == "inquire":
-            result.outcomes["case"] += 1
-        elif intent in offdomain.HONEST_INTENTS:
-            result.outcomes["honest"] += 1
-            result.cases.append((text, intent, confidence))
-        elif intent == "nlu_fallback":
-            result.outcomes["fallback"] += 1
-            result.cases.append((text, intent, confidence))
-        else:
-            result.outcomes["other"] += 1
-            result.outcomes[f"other:{intent}"] += 1
+    heard = offdomain.CASE_INTENTS | {"inquire"}
+    _tally(result, parse_texts(model, texts, out), heard, keep={"honest", "fallback"})
     (out / "real_messages.json").write_text(
         json.dumps({"outcomes": dict(result.outcomes), "total": result.total,
                     "misread": result.cases}, ensure_ascii=False, indent=1),
