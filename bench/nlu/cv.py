@@ -57,7 +57,7 @@ def load_examples(data_dir: Path | None = None) -> tuple[list[Example], dict[str
     from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
     from rasa.shared.nlu.training_data.loading import load_data
 
-    from nlu.components.entity_extractor import _annotated
+    from nlu.components.entity_extractor import is_annotated
     from nlu.components.normalizer import ChineseNormalizer, JiebaDictionaryTokenizer
     from nlu.intents import lexicon_regexes
 
@@ -82,7 +82,7 @@ def load_examples(data_dir: Path | None = None) -> tuple[list[Example], dict[str
             spans=[(t.start, t.end) for t in tokens],
             intent=message.get(INTENT),
             entities=[(e["entity"], e["start"], e["end"]) for e in message.get(ENTITIES) or []],
-            extra=not _annotated(message),
+            extra=not is_annotated(message),
         ))
     lexicons = lexicon_regexes(
         {t["name"]: t["elements"] for t in data.lookup_tables

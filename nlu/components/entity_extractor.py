@@ -45,8 +45,9 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu import entities
+from nlu.board import UNANNOTATED
 
-__all__ = ["ChineseEntityExtractor"]
+__all__ = ["ChineseEntityExtractor", "is_annotated"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +58,13 @@ def _token_spans(message: Message) -> list[tuple[int, int]]:
     return [(token.start, token.end) for token in message.get(TOKENS_NAMES[TEXT]) or []]
 
 
-def _annotated(message: Message) -> bool:
+def is_annotated(message: Message) -> bool:
     """Whether the example's entities were annotated: a block marked
-    ``entities: unannotated`` (real messages kept for their words, ``nlu.board``)
-    names places nobody tagged, and would teach that they are none."""
+    :data:`nlu.board.UNANNOTATED` (real messages kept for their words) names places
+    nobody tagged, and would teach that they are none."""
     metadata = message.get(METADATA) or {}
     block = metadata.get(METADATA_INTENT) if isinstance(metadata, dict) else None
-    return not (isinstance(block, dict) and block.get("entities") == "unannotated")
+    return not (isinstance(block, dict) and block.items() >= UNANNOTATED.items())
 
 
 def _intent(message: Message) -> str | None:
@@ -138,7 +139,7 @@ class ChineseEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [
-            m for m in training_data.training_examples if m.get(TEXT) and _annotated(m)
+            m for m in training_data.training_examples if m.get(TEXT) and is_annotated(m)
         ]
         spans = [
             [

@@ -7,7 +7,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
 from nlu import board
-from nlu.components.entity_extractor import _annotated
+from nlu.components.entity_extractor import is_annotated
 
 needs_shared = pytest.mark.skipif(
     not board.HELD_OUT_FILE.exists(), reason="the shared citizen messages are not beside the repo"
@@ -45,12 +45,12 @@ def test_each_intent_is_capped_and_chosen_stably() -> None:
 def test_the_training_blocks_are_skipped_by_the_entity_model_only() -> None:
     data = load_data(str(board.TRAINING_FILE))
     assert data.training_examples
-    assert not any(_annotated(m) for m in data.training_examples)
+    assert not any(is_annotated(m) for m in data.training_examples)
     assert {m.get("intent") for m in data.training_examples} <= {
         "complain", "report", "inquire", "suggest", "request_help"}
     hand_written = load_data(str(board.ROOT / "data" / "nlu" / "complain.yml"))
-    assert all(_annotated(m) for m in hand_written.training_examples)
-    assert _annotated(Message.build("投诉", "complain"))
+    assert all(is_annotated(m) for m in hand_written.training_examples)
+    assert is_annotated(Message.build("投诉", "complain"))
 
 
 @needs_shared
