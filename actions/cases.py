@@ -28,8 +28,7 @@ from actions.common import (
     transcript,
 )
 from actions.corrections import Correction, parse_correction
-from actions.inquiry import knowledge_base, say_answer
-from actions.kb import Answer
+from actions.inquiry import answer_if_sure
 from actions.support import danger_of, handle_emergency
 from bot.privacy import mask_phone
 from bot.tickets import NewTicket, TicketError
@@ -72,10 +71,8 @@ ANSWER_FIRST_KINDS = frozenset({"help"})
 
 def answer_first(dispatcher: CollectingDispatcher, text: str) -> bool:
     """Answer from the knowledge base when it is sure, offering to go on with a case."""
-    decision = knowledge_base().decide(text)
-    if not isinstance(decision, Answer):
+    if not answer_if_sure(dispatcher, text):
         return False
-    say_answer(dispatcher, decision)
     dispatcher.utter_message(response="utter_kb_then_case")
     return True
 

@@ -86,6 +86,7 @@ class ActionFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        from actions.inquiry import answer_if_sure
         from actions.live import ASK, SLOT, _session_of, live_message, start_handoff
 
         # This is also the core fallback (no rule applies): without an explicit
@@ -97,9 +98,14 @@ class ActionFallback(Action):
                 # a person has (or is about to have) the conversation: theirs to answer
                 return [*live_message(dispatcher, tracker, domain), FollowupAction("action_listen")]
             cleared = [SlotSet(SLOT, None)]  # the session ended meanwhile: the bot answers
-        if blank(tracker.latest_message.get("text")):
+        text = tracker.latest_message.get("text") or ""
+        if blank(text):
             dispatcher.utter_message(response="utter_nothing_typed")
             return [*cleared, FollowupAction("action_listen")]
+        if not text.startswith("/") and answer_if_sure(dispatcher, text):
+            # The intent model was unsure, the knowledge base is sure ("医保卡里还剩多少钱"):
+            # the citizen was understood after all, and the run of misunderstandings ends.
+            return [*cleared, SlotSet("fallback_count", 0), FollowupAction("action_listen")]
         count = consecutive_fallbacks(tracker)
         if count >= FALLBACKS_BEFORE_HANDOFF:
             return [*cleared, *start_handoff(dispatcher, tracker, domain),

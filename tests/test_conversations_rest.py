@@ -322,6 +322,17 @@ def test_blank_sends_ask_for_words_and_never_bring_a_person_in(stack: Stack) -> 
         stack.say_text(who, "算了不用了")
 
 
+def test_what_the_model_missed_is_answered_when_the_knowledge_base_is_sure(
+    stack: Stack,
+) -> None:
+    who = sender("kb-after-fallback")
+    assert "没有听懂" in stack.say_text(who, "blorp fnord xyzzy")
+    reply = stack.say_text(who, "医保卡里还剩多少钱")  # the intent model is unsure of it
+    assert "医保电子凭证" in reply and "没有听懂" not in reply and "人工" not in reply, reply
+    reply = stack.say_text(who, "asdkjh qwe zzxcv")
+    assert "没有听懂" in reply and not TICKET.search(reply), reply  # the run began again
+
+
 def test_an_understood_message_between_fallbacks_starts_the_count_again(stack: Stack) -> None:
     who = sender("fallback-reset")
     assert "没有听懂" in stack.say_text(who, "blorp fnord xyzzy")
