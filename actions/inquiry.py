@@ -61,7 +61,7 @@ class ActionOutOfScope(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         text = tracker.latest_message.get("text") or ""
-        if text.startswith("/") or not answer_if_sure(dispatcher, text):
+        if not answer_if_sure(dispatcher, text):
             dispatcher.utter_message(response="utter_out_of_scope")
         return []
 
@@ -71,8 +71,11 @@ def answer_if_sure(dispatcher: CollectingDispatcher, text: str) -> bool:
 
     The second, independent reader for what the intent model read as off-domain or
     could not read at all; the three-question choice fires on 2 % of real
-    off-domain requests, so it is not offered on these paths.
+    off-domain requests, so it is not offered on these paths. A button's payload
+    ("/affirm") is no question.
     """
+    if text.startswith("/"):
+        return False
     decision = knowledge_base().decide(text)
     if not isinstance(decision, Answer):
         return False

@@ -102,7 +102,7 @@ class ActionFallback(Action):
         if blank(text):
             dispatcher.utter_message(response="utter_nothing_typed")
             return [*cleared, FollowupAction("action_listen")]
-        if not text.startswith("/") and answer_if_sure(dispatcher, text):
+        if answer_if_sure(dispatcher, text):
             # The intent model was unsure, the knowledge base is sure ("医保卡里还剩多少钱"):
             # the citizen was understood after all, and the run of misunderstandings ends.
             return [*cleared, SlotSet("fallback_count", 0), FollowupAction("action_listen")]

@@ -27,7 +27,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,26 +88,27 @@ def subject_of(text: str) -> str:
     return text.split("。", 1)[0].strip().rstrip("!！.")
 
 
-def held_out_keys(path: Path = HELD_OUT_FILE) -> set[str]:
-    """Keys of the held-out subjects (none when the shared folder is not there)."""
-    if not path.exists():
-        return set()
+def _held_out(path: Path) -> Iterator[Subject]:
+    """Every subject of the held-out file, as written (its bodies can be long)."""
     csv.field_size_limit(1 << 24)
     with open(path, encoding="utf-8", newline="") as handle:
-        return {Subject(subject_of(row["subject"])).key for row in csv.DictReader(handle)}
+        for row in csv.DictReader(handle):
+            yield Subject(subject_of(row["subject"]))
+
+
+def held_out_keys(path: Path = HELD_OUT_FILE) -> set[str]:
+    """Keys of the held-out subjects (none when the shared folder is not there)."""
+    return {subject.key for subject in _held_out(path)} if path.exists() else set()
 
 
 def held_out_subjects(path: Path = HELD_OUT_FILE) -> list[str]:
     """The held-out subjects, one per distinct key, for the evaluation."""
-    csv.field_size_limit(1 << 24)
     seen: set[str] = set()
     subjects = []
-    with open(path, encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            subject = Subject(subject_of(row["subject"]))
-            if len(subject.text) >= MIN_CHARS and subject.key not in seen:
-                seen.add(subject.key)
-                subjects.append(subject.text[:MAX_CHARS * 3])
+    for subject in _held_out(path):
+        if len(subject.text) >= MIN_CHARS and subject.key not in seen:
+            seen.add(subject.key)
+            subjects.append(subject.text[:MAX_CHARS * 3])
     return subjects
 
 

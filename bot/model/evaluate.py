@@ -168,6 +168,16 @@ def read_story_report(report: Path) -> StoryResult:
     return StoryResult(passed=int(accuracy.get("correct", 0)), total=int(accuracy.get("total", 0)))
 
 
+def _nlu_data_without(target: Path, name: str) -> Path:
+    """A fresh copy of ``data/nlu`` in ``target``, all but the file called ``name``."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for path in sorted(NLU_DATA.glob("*.yml")):
+        if path.name != name:
+            shutil.copy(path, target / path.name)
+    return target
+
+
 def run_nlu_cross_validation(out: Path, folds: int) -> NluResult:
     """``rasa test nlu --cross-validation`` on data/nlu; raises RuntimeError when it fails.
 
@@ -179,12 +189,7 @@ def run_nlu_cross_validation(out: Path, folds: int) -> NluResult:
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "intent_report.json").unlink(missing_ok=True)
-    data = out / "data"
-    shutil.rmtree(data, ignore_errors=True)
-    data.mkdir()
-    for path in sorted(NLU_DATA.glob("*.yml")):
-        if path.name != board.TRAINING_FILE.name:
-            shutil.copy(path, data / path.name)
+    data = _nlu_data_without(out / "data", board.TRAINING_FILE.name)
     code = _rasa(
         [
             "test", "nlu", "--nlu", str(data), "--cross-validation",
@@ -304,11 +309,7 @@ def run_off_domain(out: Path, folds: int, source: Path | None = None) -> OffDoma
     for fold in range(folds):
         work = out / f"fold{fold}"
         shutil.rmtree(work, ignore_errors=True)
-        data = work / "data"
-        data.mkdir(parents=True)
-        for path in sorted(NLU_DATA.glob("*.yml")):
-            if path.name != offdomain.TRAINING_FILE.name:
-                shutil.copy(path, data / path.name)
+        data = _nlu_data_without(work / "data", offdomain.TRAINING_FILE.name)
         others = [r for r, f in zip(requests, assignment, strict=True) if f != fold]
         (data / offdomain.TRAINING_FILE.name).write_text(
             offdomain.training_yaml(offdomain.select(others)), encoding="utf-8"

@@ -85,6 +85,7 @@ class IntentClassifier(GraphComponent, RasaIntentClassifier):
         model: intents.IntentModel | None = None,
     ) -> None:
         self._config = {**self.get_default_config(), **config}
+        self._one_decision = frozenset(self._config["one_decision"] or ())
         self._model_storage = model_storage
         self._resource = resource
         self._model = model
@@ -152,10 +153,9 @@ class IntentClassifier(GraphComponent, RasaIntentClassifier):
         own probability, so the ranking below still shows the split.
         """
         name, confidence = ranking[0]
-        group = frozenset(self._config.get("one_decision") or ())
-        if name not in group:
+        if name not in self._one_decision:
             return confidence
-        return min(1.0, sum(p for n, p in ranking if n in group))
+        return min(1.0, sum(p for n, p in ranking if n in self._one_decision))
 
     def process(self, messages: list[Message]) -> list[Message]:
         if self._model is None:
